@@ -1,0 +1,51 @@
+"""Command line over asclib: `python -m asclib --help`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from asclib.config import PROFILE_NAMES
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m asclib", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("reproduce", help="execute the numbered notebooks headless (papermill)")
+    run.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
+    run.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
+    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these")
+
+    show = commands.add_parser("index", help="summarise a dataset folder in the DCASE layout")
+    show.add_argument("data_dir", nargs="?", default=None)
+    show.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
+
+    args = parser.parse_args(argv)
+    from asclib.data import AudioError, DatasetError
+
+    try:
+        return _run(args)
+    except (DatasetError, AudioError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "reproduce":
+        from asclib.report import reproduce
+
+        manifest = reproduce(args.profile, args.data_dir, args.seed, args.only)
+        print(f"manifest written to {manifest}")
+    elif args.command == "index":
+        from asclib.data import load_index
+
+        index = load_index(args.data_dir, args.profile)
+        print(index.pivot_table(index="device", columns="split", values="filename",
+                                aggfunc="count", observed=False).to_string())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

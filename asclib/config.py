@@ -1,0 +1,122 @@
+"""Profiles and paths: the one place that says how big everything is and where it lives.
+
+A profile (`quick` or `paper`) is a frozen `Profile` made of small frozen sections. A profile
+changes sizes only, never the structure of the method (see DESIGN.md). Every notebook receives
+the profile's name in its `parameters` cell and calls `get_profile(name)`.
+
+Paths are derived in `paths()` from the repository root, and each can be overridden by an
+environment variable (`ASC_DATA_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`, `ASC_RESULTS_DIR`).
+`config_hash(section)` gives a stable short hash of any section, used as a cache key.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+PROFILE_NAMES = ("quick", "paper")
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """How clips are read: rate, length and the sample format the corpus is written in."""
+
+    sample_rate: int
+    clip_seconds: float
+    subtype: str  # soundfile subtype of written clips ("PCM_24" like the real set)
+
+    @property
+    def n_samples(self) -> int:
+        return int(round(self.sample_rate * self.clip_seconds))
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Log-mel recipe of the reference (spec section 2); `quick` only shrinks the sizes."""
+
+    n_fft: int
+    hop_length: int
+    n_mels: int
+    fmin: float
+    fmax: float
+    htk: bool = True
+    log_offset: float = 1e-8
+    delta_taps: int = 5  # valid 5-tap regression delta, applied twice (spec section 3)
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Everything a run needs to know about sizes. Frozen so it can be hashed and shared."""
+
+    name: str
+    audio: AudioConfig
+    features: FeatureConfig
+
+
+_PROFILES = {
+    "quick": Profile(
+        name="quick",
+        audio=AudioConfig(sample_rate=16_000, clip_seconds=4.0, subtype="PCM_16"),
+        features=FeatureConfig(n_fft=1024, hop_length=512, n_mels=64, fmin=0.0, fmax=8_000.0),
+    ),
+    "paper": Profile(
+        name="paper",
+        audio=AudioConfig(sample_rate=44_100, clip_seconds=10.0, subtype="PCM_24"),
+        features=FeatureConfig(n_fft=2048, hop_length=1024, n_mels=128, fmin=0.0, fmax=22_050.0),
+    ),
+}
+
+
+def get_profile(name: str | Profile) -> Profile:
+    """Return the frozen config of profile `name` ("quick" or "paper"); a Profile passes through."""
+    if isinstance(name, Profile):
+        return name
+    if name not in _PROFILES:
+        raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
+    return _PROFILES[name]
+
+
+@dataclass(frozen=True)
+class Paths:
+    """Where a profile's data, caches, training runs and results live."""
+
+    data: Path
+    cache: Path
+    runs: Path
+    results: Path
+
+
+def _env_path(variable: str, default: Path) -> Path:
+    value = os.environ.get(variable)
+    return Path(value).expanduser().resolve() if value else default
+
+
+def paths(profile: str | Profile) -> Paths:
+    """Derive every folder of `profile` from the repository root or its environment override.
+
+    `ASC_DATA_DIR` names the dataset folder itself (the one holding `meta.csv`); the other
+    variables name a root under which each profile gets its own sub-folder.
+    """
+    name = get_profile(profile).name
+    return Paths(
+        data=_env_path("ASC_DATA_DIR", PROJECT_ROOT / "data" / name / "corpus"),
+        cache=_env_path("ASC_CACHE_DIR", PROJECT_ROOT / "cache") / name,
+        runs=_env_path("ASC_RUNS_DIR", PROJECT_ROOT / "runs") / name,
+        results=_env_path("ASC_RESULTS_DIR", PROJECT_ROOT / "results") / name,
+    )
+
+
+def config_hash(section) -> str:
+    """A stable 12-hex-digit hash of a config section (any frozen dataclass or plain value)."""
+    if dataclasses.is_dataclass(section):
+        payload = {"type": type(section).__name__, "fields": dataclasses.asdict(section)}
+    else:
+        payload = section
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]

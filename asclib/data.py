@@ -1,0 +1,259 @@
+"""Reading a dataset in the DCASE 2020 Task 1a development layout (notebook 01).
+
+The layout, for the real TAU Urban Acoustic Scenes 2020 Mobile set and for the embedded
+synthetic corpus alike::
+
+    <data_dir>/audio/<scene>-<city>-<location>-<segment>-<device>.wav
+    <data_dir>/meta.csv                        filename, scene_label, identifier, source_label
+    <data_dir>/evaluation_setup/fold1_train.csv      filename, scene_label
+    <data_dir>/evaluation_setup/fold1_evaluate.csv   filename, scene_label
+    <data_dir>/evaluation_setup/fold1_test.csv       filename
+
+All csv files are tab-separated with a header; CRLF line endings are accepted.
+`load_index` turns them into one pandas DataFrame, one row per clip; `load_audio` reads a clip
+at the profile's rate and length. Anything unexpected raises `DatasetError` or `AudioError`
+naming the file and what was expected.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from asclib.config import Profile, get_profile, paths
+
+SCENES = (
+    "airport", "bus", "metro", "metro_station", "park", "public_square",
+    "shopping_mall", "street_pedestrian", "street_traffic", "tram",
+)
+COARSE_CLASSES = ("indoor", "outdoor", "transportation")
+COARSE_OF = {
+    "airport": "indoor", "metro_station": "indoor", "shopping_mall": "indoor",
+    "park": "outdoor", "public_square": "outdoor",
+    "street_pedestrian": "outdoor", "street_traffic": "outdoor",
+    "bus": "transportation", "metro": "transportation", "tram": "transportation",
+}
+DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
+DEVICE_GROUPS = ("A", "B&C", "s1-s3", "s4-s6")
+GROUP_OF = {"a": "A", "b": "B&C", "c": "B&C", "s1": "s1-s3", "s2": "s1-s3", "s3": "s1-s3",
+            "s4": "s4-s6", "s5": "s4-s6", "s6": "s4-s6"}
+SPLITS = ("train", "evaluate", "unused")
+
+META_FILE = "meta.csv"
+SPLIT_FILES = {
+    "train": "evaluation_setup/fold1_train.csv",
+    "evaluate": "evaluation_setup/fold1_evaluate.csv",
+    "test": "evaluation_setup/fold1_test.csv",
+}
+META_ARCHIVE_HINT = (
+    "the dataset's meta archive (TAU-urban-acoustic-scenes-2020-mobile-development.meta.zip "
+    "for the real set) must be unpacked into the dataset folder, next to audio/"
+)
+_SHOW = 5  # how many offending names an error message lists
+
+
+class DatasetError(ValueError):
+    """The dataset folder or one of its csv files is not what the DCASE layout requires."""
+
+
+class AudioError(ValueError):
+    """A clip cannot be read or is unusable (unreadable, empty)."""
+
+
+class AudioFormatWarning(UserWarning):
+    """A clip was readable but had to be adapted (resampled, down-mixed, padded or trimmed)."""
+
+
+def _listing(names) -> str:
+    names = list(names)
+    shown = ", ".join(str(n) for n in names[:_SHOW])
+    return shown + (f", ... ({len(names) - _SHOW} more)" if len(names) > _SHOW else "")
+
+
+def parse_filename(filename: str) -> dict:
+    """Split `audio/<scene>-<city>-<location>-<segment>-<device>.wav` into its fields."""
+    stem = Path(filename).stem
+    parts = stem.split("-")
+    if len(parts) != 5 or not filename.endswith(".wav"):
+        raise DatasetError(
+            f"file name {filename!r} does not follow "
+            "'<scene>-<city>-<location>-<segment>-<device>.wav'"
+        )
+    scene, city, location, segment, device = parts
+    if device not in DEVICES:
+        raise DatasetError(f"file name {filename!r}: unknown device {device!r}, expected one of {DEVICES}")
+    return {"scene": scene, "city": city, "location": f"{city}-{location}",
+            "segment": segment, "device": device}
+
+
+def _read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+    """Read a tab-separated csv with a header, strip CRLF and check its columns."""
+    if not path.is_file():
+        raise DatasetError(f"{what} not found: {path}; {META_ARCHIVE_HINT}")
+    text = path.read_text(encoding="utf-8").replace("\r\n", "\n").replace("\r", "\n")
+    try:
+        table = pd.read_csv(io.StringIO(text), sep="\t", dtype=str, keep_default_na=False)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DatasetError(f"{path}: not a tab-separated table with a header ({error})") from None
+    table.columns = [c.strip() for c in table.columns]
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise DatasetError(
+            f"{path}: missing column(s) {missing}; expected tab-separated columns {list(columns)}, "
+            f"found {list(table.columns)}"
+        )
+    return table[list(columns)].apply(lambda column: column.str.strip())
+
+
+def _check_scenes(table: pd.DataFrame, path: Path) -> None:
+    unknown = table.loc[~table["scene_label"].isin(SCENES)]
+    if len(unknown):
+        raise DatasetError(
+            f"{path}: {len(unknown)} row(s) with an unknown scene label "
+            f"({_listing(sorted(set(unknown['scene_label'])))}); expected one of {SCENES}"
+        )
+
+
+def _parse_all(filenames) -> pd.DataFrame:
+    return pd.DataFrame([parse_filename(name) for name in filenames])
+
+
+def read_split(path: str | Path) -> pd.DataFrame:
+    """Read one fold-1 split file: filename, scene (where given) and the fields of the name."""
+    path = Path(path)
+    has_labels = not path.name.endswith("_test.csv")
+    table = _read_table(path, ("filename", "scene_label") if has_labels else ("filename",),
+                        f"split file {path.name}")
+    if has_labels:
+        _check_scenes(table, path)
+    fields = _parse_all(table["filename"])
+    if has_labels:
+        wrong = table["scene_label"].to_numpy() != fields["scene"].to_numpy()
+        if wrong.any():
+            raise DatasetError(f"{path}: scene label disagrees with the file name for "
+                               f"{wrong.sum()} row(s): {_listing(table['filename'][wrong])}")
+        table = table.rename(columns={"scene_label": "scene"})
+    fields = fields.drop(columns="scene")
+    split = pd.concat([table.reset_index(drop=True), fields], axis=1)
+    duplicated = split["filename"][split["filename"].duplicated()]
+    if len(duplicated):
+        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {_listing(duplicated)}")
+    return split
+
+
+def _read_meta(data_dir: Path) -> pd.DataFrame:
+    path = data_dir / META_FILE
+    meta = _read_table(path, ("filename", "scene_label", "identifier", "source_label"), META_FILE)
+    _check_scenes(meta, path)
+    fields = _parse_all(meta["filename"])
+    for column, field in (("scene_label", "scene"), ("identifier", "location"), ("source_label", "device")):
+        wrong = meta[column].to_numpy() != fields[field].to_numpy()
+        if wrong.any():
+            raise DatasetError(f"{path}: column {column} disagrees with the file name for "
+                               f"{wrong.sum()} row(s): {_listing(meta['filename'][wrong])}")
+    duplicated = meta["filename"][meta["filename"].duplicated()]
+    if len(duplicated):
+        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {_listing(duplicated)}")
+    return pd.concat([meta[["filename"]], fields], axis=1)
+
+
+def load_index(data_dir: str | Path | None = None, profile: str | Profile = "quick") -> pd.DataFrame:
+    """One row per clip of the dataset in `data_dir` (default: the profile's data folder).
+
+    Columns: filename (as in the csv files, `audio/...wav`), path, scene, coarse, device,
+    device_group, city, location, segment, split (train / evaluate / unused). Scenes, coarse
+    classes, devices and groups are ordered categoricals in the reference's class order.
+    """
+    data_dir = Path(data_dir) if data_dir is not None else paths(profile).data
+    if not data_dir.is_dir():
+        raise DatasetError(
+            f"dataset folder not found: {data_dir}; expected a folder in the DCASE 2020 Task 1a "
+            "layout (audio/, meta.csv, evaluation_setup/). For the quick profile, create it with "
+            "asclib.synth.generate; for the paper profile, pass the folder of the real data set"
+        )
+    missing = [name for name in (META_FILE, *SPLIT_FILES.values()) if not (data_dir / name).is_file()]
+    if missing:
+        raise DatasetError(f"{data_dir}: missing {', '.join(missing)}; {META_ARCHIVE_HINT}")
+    index = _read_meta(data_dir)
+    splits = {name: read_split(data_dir / file) for name, file in SPLIT_FILES.items()}
+
+    known = set(index["filename"])
+    for name, split in splits.items():
+        unknown = split["filename"][~split["filename"].isin(known)]
+        if len(unknown):
+            raise DatasetError(f"{data_dir / SPLIT_FILES[name]}: {len(unknown)} file(s) not listed in "
+                               f"{META_FILE}: {_listing(unknown)}")
+    both = set(splits["train"]["filename"]) & set(splits["evaluate"]["filename"])
+    if both:
+        raise DatasetError(f"{data_dir}: {len(both)} file(s) are in both fold1_train.csv and "
+                           f"fold1_evaluate.csv: {_listing(sorted(both))}")
+    if set(splits["test"]["filename"]) != set(splits["evaluate"]["filename"]):
+        raise DatasetError(f"{data_dir}: fold1_test.csv and fold1_evaluate.csv must list the same files")
+
+    on_disk = {f"audio/{p.name}" for p in (data_dir / "audio").glob("*.wav")}
+    absent = index["filename"][~index["filename"].isin(on_disk)]
+    if len(absent):
+        raise DatasetError(f"{data_dir / 'audio'}: {len(absent)} of {len(index)} file(s) listed in "
+                           f"{META_FILE} are missing on disk: {_listing(absent)}")
+
+    index["split"] = "unused"
+    index.loc[index["filename"].isin(splits["train"]["filename"]), "split"] = "train"
+    index.loc[index["filename"].isin(splits["evaluate"]["filename"]), "split"] = "evaluate"
+    index["path"] = [str(data_dir / name) for name in index["filename"]]
+    index["coarse"] = index["scene"].map(COARSE_OF)
+    index["device_group"] = index["device"].map(GROUP_OF)
+    return _with_categories(index)[
+        ["filename", "path", "scene", "coarse", "device", "device_group",
+         "city", "location", "segment", "split"]
+    ]
+
+
+def _with_categories(table: pd.DataFrame) -> pd.DataFrame:
+    for column, values in (("scene", SCENES), ("coarse", COARSE_CLASSES), ("device", DEVICES),
+                           ("device_group", DEVICE_GROUPS), ("split", SPLITS)):
+        if column in table:
+            table[column] = pd.Categorical(table[column], categories=values, ordered=True)
+    return table
+
+
+def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray:
+    """Read a clip as mono float32 at the profile's sample rate and exact clip length.
+
+    Policy for clips that do not match the profile (each with an `AudioFormatWarning` naming the
+    file): several channels are averaged to mono, another sample rate is resampled, a short clip
+    is padded with zeros at the end and a long one keeps its first `clip_seconds`. A missing,
+    unreadable or empty file raises `AudioError`.
+    """
+    audio_config = get_profile(profile).audio
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        samples, rate = sf.read(path, dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+        raise AudioError(f"{path}: cannot be read as audio ({error})") from None
+    if samples.shape[0] == 0:
+        raise AudioError(f"{path}: contains no samples (empty audio file)")
+    if samples.shape[1] > 1:
+        warnings.warn(f"{path}: {samples.shape[1]} channels, down-mixed to mono", AudioFormatWarning,
+                      stacklevel=2)
+    audio = samples.mean(axis=1, dtype=np.float32)
+    if rate != audio_config.sample_rate:
+        import librosa  # imported late: its first use compiles with numba (slow)
+
+        warnings.warn(f"{path}: sample rate {rate} Hz, resampled to {audio_config.sample_rate} Hz",
+                      AudioFormatWarning, stacklevel=2)
+        audio = librosa.resample(audio, orig_sr=rate, target_sr=audio_config.sample_rate)
+    expected = audio_config.n_samples
+    if len(audio) != expected:
+        action = "padded with zeros" if len(audio) < expected else "trimmed"
+        warnings.warn(f"{path}: {len(audio)} samples where {expected} were expected "
+                      f"({audio_config.clip_seconds:g} s at {audio_config.sample_rate} Hz), {action}",
+                      AudioFormatWarning, stacklevel=2)
+        audio = np.pad(audio, (0, max(0, expected - len(audio))))[:expected]
+    return np.ascontiguousarray(audio, dtype=np.float32)

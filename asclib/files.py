@@ -1,0 +1,43 @@
+"""Writing files so that a crash never leaves a half-written result behind.
+
+Every artefact (corpus folders, tables, figures, executed notebooks) is first written under a
+temporary name next to its destination and renamed into place only when complete.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def atomic_path(destination: str | Path):
+    """Yield a temporary path beside `destination`; on success it replaces `destination`.
+
+    Works for a file or a folder. On an exception the temporary path is removed and the
+    previous `destination` (if any) is left untouched.
+    """
+    destination = Path(destination)
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.stem}.partial-{os.getpid()}{destination.suffix}")
+    _remove(temporary)
+    try:
+        yield temporary
+        if temporary.is_dir() and destination.exists():
+            old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+            os.replace(destination, old)
+            os.replace(temporary, destination)
+            _remove(old)
+        else:
+            os.replace(temporary, destination)
+    finally:
+        _remove(temporary)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    elif path.exists() or path.is_symlink():
+        path.unlink()
