@@ -51,12 +51,32 @@ class FeatureConfig:
 
 
 @dataclass(frozen=True)
+class CorpusConfig:
+    """Sizes of the embedded synthetic corpus (asclib.synth), per scene class.
+
+    Training: `train_segments` device-A segments spread over `train_locations`, and for each of
+    b, c, s1, s2, s3 a parallel recording of `minor_segments` of them (about 75 % A, 5 % each).
+    Evaluation: `evaluate_segments` segments at `evaluate_locations` other locations, each
+    recorded by all nine devices.
+    """
+
+    cities: tuple[str, ...] = ("barcelona", "helsinki", "lisbon", "london", "lyon",
+                               "milan", "paris", "prague", "stockholm", "vienna")
+    train_locations: int = 9
+    evaluate_locations: int = 3
+    train_segments: int = 90
+    minor_segments: int = 6
+    evaluate_segments: int = 9
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run needs to know about sizes. Frozen so it can be hashed and shared."""
 
     name: str
     audio: AudioConfig
     features: FeatureConfig
+    corpus: CorpusConfig = CorpusConfig()
 
 
 _PROFILES = {

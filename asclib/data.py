@@ -213,6 +213,22 @@ def load_index(data_dir: str | Path | None = None, profile: str | Profile = "qui
     ]
 
 
+def load_events(data_dir: str | Path) -> pd.DataFrame:
+    """The sound events of every clip (synthetic corpus only): filename, onset, offset, event_label.
+
+    Times are in seconds from the start of the clip; `offset` is the end of the dry sound.
+    """
+    path = Path(data_dir) / "events.tsv"
+    if not path.is_file():
+        raise DatasetError(f"event list not found: {path}; only the synthetic corpus "
+                           "(asclib.synth) records where its sound events are")
+    events = pd.read_csv(path, sep="\t", dtype={"filename": str, "event_label": str})
+    missing = {"filename", "onset", "offset", "event_label"} - set(events.columns)
+    if missing:
+        raise DatasetError(f"{path}: missing column(s) {sorted(missing)}")
+    return events
+
+
 def _with_categories(table: pd.DataFrame) -> pd.DataFrame:
     for column, values in (("scene", SCENES), ("coarse", COARSE_CLASSES), ("device", DEVICES),
                            ("device_group", DEVICE_GROUPS), ("split", SPLITS)):

@@ -1,4 +1,7 @@
-"""Results: regenerating every notebook headless, and the manifest of what was made.
+"""Results: tables and figures, regenerating every notebook headless, and the manifest.
+
+`save_table` and `save_figure` write a notebook's results under `results/<profile>/` (tables
+as CSV and Markdown, figures as PNG), each atomically.
 
 `reproduce(profile)` executes `notebooks/NN_*.ipynb` in order with papermill, passing the
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
@@ -18,11 +21,44 @@ import subprocess
 import time
 from pathlib import Path
 
+import pandas as pd
+
 from asclib.config import PROJECT_ROOT, get_profile, paths
 from asclib.files import atomic_path
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 MANIFEST = "manifest.json"
+
+
+def save_table(table: pd.DataFrame, name: str, profile: str) -> Path:
+    """Write `table` as `results/<profile>/tables/<name>.csv` and `.md`; returns the CSV path."""
+    folder = paths(profile).results / "tables"
+    with atomic_path(folder / f"{name}.csv") as temporary:
+        table.to_csv(temporary)
+    with atomic_path(folder / f"{name}.md") as temporary:
+        temporary.write_text(markdown_table(table))
+    return folder / f"{name}.csv"
+
+
+def markdown_table(table: pd.DataFrame) -> str:
+    """A GitHub Markdown rendering of `table`, index included."""
+    header = [str(table.index.name or "")] + [str(c) for c in table.columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for label, *values in table.astype(object).itertuples():
+        lines.append("| " + " | ".join([str(label)] + [_cell(v) for v in values]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _cell(value) -> str:
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
+
+
+def save_figure(figure, name: str, profile: str) -> Path:
+    """Write a matplotlib figure as `results/<profile>/figures/<name>.png`."""
+    path = paths(profile).results / "figures" / f"{name}.png"
+    with atomic_path(path) as temporary:
+        figure.savefig(temporary, dpi=110, bbox_inches="tight", format="png")
+    return path
 
 
 def notebooks() -> list[Path]:
@@ -51,9 +87,25 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
                 str(notebook), str(temporary), parameters=parameters, kernel_name="python3",
                 cwd=str(NOTEBOOK_DIR), progress_bar=True,
             )
+            _drop_run_metadata(temporary)
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
     return write_manifest(name, parameters, timings)
+
+
+def _drop_run_metadata(path: Path) -> None:
+    """Remove what changes from run to run without changing a result (times, temporary paths),
+    so that re-running a notebook leaves a clean git diff when its results are the same."""
+    import nbformat
+
+    notebook = nbformat.read(path, as_version=4)
+    run = notebook.metadata.get("papermill", {})
+    for key in ("start_time", "end_time", "duration", "input_path", "output_path", "exception"):
+        run.pop(key, None)
+    for cell in notebook.cells:
+        cell.metadata.get("papermill", {}).clear()
+        cell.metadata.pop("execution", None)
+    nbformat.write(notebook, path)
 
 
 def _git_commit() -> str:

@@ -1,0 +1,150 @@
+"""Simulated recording devices: the chains that turn a scene into a device's recording (notebook 01).
+
+In the real data set, device A is a good binaural microphone, B and C are phones that recorded
+the same moments, and s1-s6 were simulated from A's audio with measured phone impulse
+responses and dynamic range compression. Here every device is a `DeviceChain`: a frequency
+response (band limits and resonances, as a linear-phase FIR), an optional compressor, an
+optional soft saturation, an optional codec-like resampling, and a noise floor. Because
+features are min-max scaled per clip, gain alone would not matter: devices differ in spectral
+shape and texture. s4-s6 never appear in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import signal
+
+
+@dataclass(frozen=True)
+class DeviceChain:
+    """One device: response points (Hz, dB), band limits, compressor, saturation, codec, noise."""
+
+    name: str
+    description: str
+    response: tuple[tuple[float, float], ...]  # gain in dB at these frequencies, log-interpolated
+    highpass_hz: float
+    lowpass_hz: float
+    noise_dbfs: float  # rms of the self-noise, dBFS
+    noise_slope: float = 0.0  # dB per octave of that noise
+    compressor: tuple[float, float] | None = None  # (threshold dB re clip rms, ratio)
+    drive: float = 0.0  # tanh saturation drive; 0 = linear
+    codec_hz: int | None = None  # resampled to this rate and back (band limit and aliasing-free loss)
+
+
+DEVICE_CHAINS = {
+    "a": DeviceChain("a", "reference: binaural electret microphone, nearly flat",
+                     ((100, 0.0), (10_000, 0.0), (16_000, -2.0)), 20, 20_000, -80),
+    "b": DeviceChain("b", "phone 1: low cut at 200 Hz, presence peak near 2.5 kHz, automatic gain control",
+                     ((150, -6.0), (400, 0.0), (1_000, 0.0), (2_500, 5.0), (5_000, 1.0), (7_000, -3.0)),
+                     200, 7_500, -62, -3.0, compressor=(-8.0, 3.0)),
+    "c": DeviceChain("c", "phone 2: dip near 1 kHz, bright 4-6 kHz, mild saturation",
+                     ((100, -3.0), (500, 0.0), (1_000, -4.0), (2_000, 0.0), (4_500, 6.0), (7_000, 2.0)),
+                     120, 7_800, -66, 0.0, drive=1.5),
+    "s1": DeviceChain("s1", "simulated: mid-range boost, strong compression",
+                      ((200, -4.0), (800, 3.0), (1_500, 5.0), (3_000, 0.0), (6_000, -6.0)),
+                      150, 7_000, -65, compressor=(-12.0, 4.0)),
+    "s2": DeviceChain("s2", "simulated: thin low end, treble tilt, low-rate codec",
+                      ((300, -8.0), (700, -2.0), (2_000, 0.0), (4_000, 4.0), (5_000, 3.0)),
+                      300, 7_000, -60, codec_hz=11_025),
+    "s3": DeviceChain("s3", "simulated: warm, resonance near 600 Hz, high cut",
+                      ((120, 2.0), (600, 6.0), (1_500, 0.0), (3_000, -4.0), (5_000, -8.0)),
+                      100, 6_000, -70, -3.0, compressor=(-10.0, 2.0)),
+    "s4": DeviceChain("s4", "unseen: narrow band 300 Hz-6.5 kHz, two resonances, compression",
+                      ((300, 0.0), (900, 6.0), (1_600, -2.0), (2_800, 5.0), (5_000, 0.0), (6_000, -4.0)),
+                      300, 6_500, -58, compressor=(-10.0, 3.0)),
+    "s5": DeviceChain("s5", "unseen: notch near 2 kHz, boosted bass, saturation, high cut at 5 kHz",
+                      ((80, 4.0), (300, 2.0), (1_000, 0.0), (2_000, -10.0), (3_000, 0.0), (4_500, -3.0)),
+                      80, 5_000, -64, drive=2.5),
+    "s6": DeviceChain("s6", "unseen: rising treble, cheap noisy capsule, heavy compression",
+                      ((200, -10.0), (800, -4.0), (2_000, 0.0), (4_000, 5.0), (6_000, 8.0)),
+                      250, 7_200, -52, 3.0, compressor=(-15.0, 5.0)),
+}
+
+
+def magnitude_db(chain: DeviceChain, freqs: np.ndarray) -> np.ndarray:
+    """The designed magnitude response (dB) of the chain's filter at `freqs` (Hz)."""
+    points = np.array(chain.response)
+    log_f = np.log(np.maximum(freqs, 1.0))
+    gain = np.interp(log_f, np.log(points[:, 0]), points[:, 1])
+    # 4th-order Butterworth-like band edges
+    high = 10 * np.log10(1 / (1 + (chain.highpass_hz / np.maximum(freqs, 1.0)) ** 8))
+    low = 10 * np.log10(1 / (1 + (freqs / chain.lowpass_hz) ** 8))
+    return gain + high + low
+
+
+def _fir(chain: DeviceChain, sr: int, taps: int = 511) -> np.ndarray:
+    freqs = np.linspace(0, sr / 2, 513)
+    gains = 10 ** (magnitude_db(chain, freqs) / 20)
+    gains[0] = 0.0
+    return signal.firwin2(taps, freqs, gains, fs=sr)
+
+
+def _compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float) -> np.ndarray:
+    """Feed-forward compressor: 10 ms rms detector, threshold relative to the clip's rms."""
+    window = max(1, int(0.01 * sr))
+    power = np.convolve(x**2, np.ones(window) / window, mode="same")
+    level = 10 * np.log10(power + 1e-12) - 10 * np.log10(np.mean(x**2) + 1e-12)
+    gain_db = -np.maximum(level - threshold_db, 0.0) * (1 - 1 / ratio)
+    smooth = signal.lfilter([0.002], [1, -0.998], gain_db - gain_db[0]) + gain_db[0]  # ~30 ms at 16 kHz
+    return x * 10 ** (smooth / 20)
+
+
+def record(audio: np.ndarray, sr: int, chain: DeviceChain, rng: np.random.Generator) -> np.ndarray:
+    """What `chain` records of the sound field `audio` (float64 in, float64 out, same length)."""
+    x = signal.fftconvolve(audio, _fir(chain, sr), mode="same")
+    if chain.compressor:
+        x = _compress(x, sr, *chain.compressor)
+    if chain.drive:
+        peak = np.abs(x).max() + 1e-12
+        x = np.tanh(chain.drive * x / peak) * peak / chain.drive
+    if chain.codec_hz and chain.codec_hz < sr:
+        from math import gcd
+
+        g = gcd(chain.codec_hz, sr)
+        x = signal.resample_poly(signal.resample_poly(x, chain.codec_hz // g, sr // g), sr // g,
+                                 chain.codec_hz // g)[: len(audio)]
+    noise = rng.standard_normal(len(x))
+    if chain.noise_slope:
+        spectrum = np.fft.rfft(noise)
+        freqs = np.maximum(np.fft.rfftfreq(len(x), 1 / sr), 20.0)
+        noise = np.fft.irfft(spectrum * (freqs / 1000) ** (chain.noise_slope / 6.02), len(x))
+        noise /= noise.std()
+    return x + noise * 10 ** (chain.noise_dbfs / 20)
+
+
+def measured_response(chain: DeviceChain, sr: int, seconds: float = 8.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """(freqs, dB): the chain's whole-chain response, measured with white noise (Welch PSD ratio)."""
+    noise = np.random.default_rng(seed).standard_normal(int(seconds * sr)) * 0.05
+    recorded = record(noise, sr, chain, np.random.default_rng(seed + 1))
+    freqs, reference = signal.welch(noise, sr, nperseg=1024)
+    _, power = signal.welch(recorded, sr, nperseg=1024)
+    return freqs, 10 * np.log10(power / reference)
+
+
+def parallel_response(index, device: str, profile, max_pairs: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """(freqs, dB): mean power spectrum of `device`'s clips over that of their device-A twins.
+
+    Parallel recordings share the file stem up to the device suffix. This works on the real data
+    set and on the synthetic corpus alike; it is how the data reveal a device's response.
+    """
+    from asclib.config import get_profile
+    from asclib.data import load_audio
+
+    profile = get_profile(profile)
+    stems = index["filename"].str.rsplit("-", n=1).str[0]
+    twins = index.assign(stem=stems).pivot_table(index="stem", columns="device", values="path",
+                                                 aggfunc="first", observed=False)
+    if device not in twins or "a" not in twins:
+        raise ValueError(f"no parallel recordings of devices a and {device!r} in this index")
+    pairs = twins[["a", device]].dropna().head(max_pairs)
+    if pairs.empty:
+        raise ValueError(f"no parallel recordings of devices a and {device!r} in this index")
+    sr, n_fft = profile.audio.sample_rate, profile.features.n_fft
+    spectra = {}
+    for column in ("a", device):
+        spectra[column] = np.mean([signal.welch(load_audio(path, profile), sr, nperseg=n_fft)[1]
+                                   for path in pairs[column]], axis=0)
+    freqs = np.fft.rfftfreq(n_fft, 1 / sr)
+    return freqs, 10 * np.log10((spectra[device] + 1e-20) / (spectra["a"] + 1e-20))

@@ -1,0 +1,72 @@
+"""Figures the notebooks show: spectrograms, device responses, heatmaps.
+
+Each function returns a matplotlib Figure, so a notebook can both display it and hand it to
+`asclib.report.save_figure`.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from asclib.config import Profile, get_profile
+
+
+def log_mels(panels: dict[str, np.ndarray], profile: str | Profile,
+             events: dict[str, pd.DataFrame] | None = None, columns: int = 3) -> plt.Figure:
+    """Scaled log-mel spectrograms side by side, one panel per entry; `events` (per panel: rows
+    with onset, offset, event_label) are drawn as labelled bars over the spectrogram."""
+    profile = get_profile(profile)
+    rows = int(np.ceil(len(panels) / columns))
+    figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.6 * rows), squeeze=False,
+                                sharex=True, sharey=True)
+    seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
+    for axis, (title, matrix) in zip(axes.flat, panels.items()):
+        extent = (0, matrix.shape[1] * seconds_per_frame, 0, matrix.shape[0])
+        axis.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=0, vmax=1)
+        axis.set_title(title, fontsize=10)
+        panel_events = (events or {}).get(title)
+        for level, event in enumerate([] if panel_events is None else panel_events.itertuples()):
+            y = matrix.shape[0] * (0.92 - 0.09 * (level % 5))
+            axis.plot([event.onset, event.offset], [y, y], color="cyan", lw=2.5)
+            axis.text(event.onset, y + 0.01 * matrix.shape[0], event.event_label, color="cyan", fontsize=7)
+    for axis in axes.flat[len(panels):]:
+        axis.set_visible(False)
+    for axis in axes[:, 0]:
+        axis.set_ylabel("mel band")
+    for axis in axes[-1, :]:
+        axis.set_xlabel("time (s)")
+    figure.tight_layout()
+    return figure
+
+
+def responses(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
+              reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> plt.Figure:
+    """Magnitude responses in dB on a log-frequency axis; optional dashed reference curves."""
+    figure, axis = plt.subplots(figsize=(9, 4.2))
+    colours = plt.cm.tab10(np.linspace(0, 1, 10))
+    for colour, (name, (freqs, db)) in zip(colours, curves.items()):
+        keep = freqs > 30
+        axis.semilogx(freqs[keep], db[keep], color=colour, label=name)
+        if reference and name in reference:
+            ref_freqs, ref_db = reference[name]
+            keep = ref_freqs > 30
+            axis.semilogx(ref_freqs[keep], ref_db[keep], color=colour, ls="--", lw=0.8)
+    axis.set(xlabel="frequency (Hz)", ylabel="gain (dB)", title=title)
+    axis.set_ylim(-45, 15)
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend(ncol=5, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def heatmap(table: pd.DataFrame, title: str, fmt: str = ".1f", cmap: str = "viridis") -> plt.Figure:
+    """A seaborn heatmap of a table, annotated with its values."""
+    import seaborn as sns
+
+    figure, axis = plt.subplots(figsize=(1.0 + 0.62 * table.shape[1], 0.9 + 0.42 * table.shape[0]))
+    sns.heatmap(table, annot=True, fmt=fmt, cmap=cmap, cbar=False, ax=axis, annot_kws={"fontsize": 8})
+    axis.set_title(title)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,179 @@
+"""The embedded default: a synthetic corpus in the exact DCASE 2020 Task 1a layout (notebook 01).
+
+`generate(out_dir, profile, seed)` plans cities, locations, segments and devices
+(`plan_corpus`), renders each location's segments with `asclib.scenes`, records them through
+the device chains of `asclib.devices`, and writes
+
+    audio/<scene>-<city>-<location>-<segment>-<device>.wav
+    meta.csv, evaluation_setup/fold1_{train,evaluate,test}.csv    (read by asclib.data)
+    events.tsv     filename, onset, offset, event_label: every event of every clip
+    corpus.json    what made the folder: profile sizes, seed and a hash of the synthesis code
+
+Everything is a pure function of (profile, seed): the same seed gives the same bytes. The
+folder is written under a temporary name and renamed when complete; an existing folder made
+with the same settings is reused, one made with other settings is replaced, and a folder that
+was not made by this module (no corpus.json) is never touched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from asclib import devices, scenes
+from asclib.config import Profile, config_hash, get_profile
+from asclib.data import DEVICES, SCENES, DatasetError
+from asclib.files import atomic_path
+
+MINOR_TRAIN_DEVICES = ("b", "c", "s1", "s2", "s3")
+MANIFEST = "corpus.json"
+EVENTS_FILE = "events.tsv"
+
+
+def code_hash() -> str:
+    """Hash of the synthesis code, so a corpus made by older code is regenerated."""
+    digest = hashlib.sha256()
+    for module in (scenes, devices):
+        digest.update(Path(module.__file__).read_bytes())
+    digest.update(Path(__file__).read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def plan_corpus(profile: str | Profile = "quick", seed: int = 0) -> pd.DataFrame:
+    """One row per clip to write: scene, city, location, segment, device, split.
+
+    Per scene, `train_locations + evaluate_locations` locations are drawn in random cities;
+    evaluation locations are never used for training.
+    """
+    config = get_profile(profile).corpus
+    rng = np.random.default_rng([seed, 0])
+    rows, location_id, segment_id = [], 0, 0
+    for scene in SCENES:
+        n_locations = config.train_locations + config.evaluate_locations
+        cities = rng.choice(config.cities, size=n_locations, replace=n_locations > len(config.cities))
+        for k, city in enumerate(cities):
+            split = "train" if k < config.train_locations else "evaluate"
+            count, locations = ((config.train_segments, config.train_locations) if split == "train"
+                                else (config.evaluate_segments, config.evaluate_locations))
+            share = count // locations + (k % locations < count % locations)
+            for _ in range(share):
+                rows.append({"scene": scene, "city": str(city), "location_id": location_id,
+                             "segment": segment_id, "split": split})
+                segment_id += 1
+            location_id += 1
+    segments = pd.DataFrame(rows)
+    clips = [segments.assign(device="a")]
+    clips.append(segments[segments["split"] == "evaluate"].pipe(
+        lambda s: pd.concat([s.assign(device=d) for d in DEVICES[1:]])))
+    for scene in SCENES:  # distinct segments for each minor training device, like the real set
+        pool = segments[(segments["scene"] == scene) & (segments["split"] == "train")]
+        chosen = rng.permutation(pool.index.to_numpy())
+        for k, device in enumerate(MINOR_TRAIN_DEVICES):
+            picked = chosen[k * config.minor_segments:(k + 1) * config.minor_segments]
+            clips.append(segments.loc[picked].assign(device=device))
+    plan = pd.concat(clips, ignore_index=True)
+    plan["filename"] = [f"audio/{r.scene}-{r.city}-{r.location_id}-{r.segment}-{r.device}.wav"
+                        for r in plan.itertuples()]
+    return plan.sort_values("filename", ignore_index=True)
+
+
+def make_location(profile: Profile, seed: int, scene: str, location_id: int) -> scenes.Location:
+    """The location `location_id` of the corpus made with `seed` (its rooms and variations)."""
+    return scenes.make_location(scene, profile.audio.sample_rate, np.random.default_rng([seed, 1, location_id]))
+
+
+def render_segment(profile: Profile, seed: int, location: scenes.Location, segment: int) -> scenes.Scene:
+    """The sound field of segment `segment`, before any device: the same for all its recordings."""
+    return scenes.render_scene(location, profile.audio.clip_seconds, profile.audio.sample_rate,
+                               np.random.default_rng([seed, 2, segment]))
+
+
+def record_segment(profile: Profile, seed: int, scene: scenes.Scene, segment: int, device: str) -> np.ndarray:
+    """Device `device`'s recording of a rendered segment, float32, kept clear of clipping."""
+    rng = np.random.default_rng([seed, 3, segment, DEVICES.index(device)])
+    recorded = devices.record(scene.audio, profile.audio.sample_rate, devices.DEVICE_CHAINS[device], rng)
+    peak = np.abs(recorded).max()
+    if peak > 0.99:  # as a recorder's input gain would
+        recorded *= 0.99 / peak
+    return recorded.astype(np.float32)
+
+
+def _render_location(task: tuple) -> list[dict]:
+    """Worker: render every segment of one location through its devices; returns event rows."""
+    profile, seed, folder, scene_label, location_id, segments = task
+    location = make_location(profile, seed, scene_label, location_id)
+    event_rows = []
+    for segment, clips in segments:
+        scene = render_segment(profile, seed, location, segment)
+        for filename, device in clips:
+            sf.write(Path(folder) / filename, record_segment(profile, seed, scene, segment, device),
+                     profile.audio.sample_rate, subtype=profile.audio.subtype)
+            event_rows += [{"filename": filename, **event} for event in scene.events]
+    return event_rows
+
+
+def _settings(profile: Profile, seed: int) -> dict:
+    return {"profile": profile.name, "seed": seed, "audio": config_hash(profile.audio),
+            "corpus": config_hash(profile.corpus), "code": code_hash()}
+
+
+def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 0,
+             workers: int | None = None) -> Path:
+    """Write the synthetic corpus of `profile` into `out_dir` (reused if already made so)."""
+    from tqdm.auto import tqdm
+
+    profile = get_profile(profile)
+    out_dir = Path(out_dir)
+    settings = _settings(profile, seed)
+    manifest = out_dir / MANIFEST
+    if out_dir.exists():
+        if not manifest.is_file():
+            raise DatasetError(f"{out_dir} exists and was not made by asclib.synth (no {MANIFEST}); "
+                               "refusing to overwrite it: choose another folder or remove it")
+        if json.loads(manifest.read_text()).get("settings") == settings:
+            return out_dir
+
+    plan = plan_corpus(profile, seed)
+    workers = workers or min(2, os.cpu_count() or 1)
+    with atomic_path(out_dir) as folder:
+        (folder / "audio").mkdir(parents=True)
+        (folder / "evaluation_setup").mkdir()
+        tasks = [
+            (profile, seed, str(folder), scene, int(location_id),
+             [(int(segment), list(zip(clips["filename"], clips["device"])))
+              for segment, clips in group.groupby("segment", sort=True)])
+            for (scene, location_id), group in plan.groupby(["scene", "location_id"], sort=True)
+        ]
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(tqdm(pool.map(_render_location, tasks), total=len(tasks),
+                                desc=f"synthesising {len(plan)} clips", unit="location"))
+        _write_tables(folder, plan, [row for rows in results for row in rows])
+        (folder / MANIFEST).write_text(json.dumps(
+            {"settings": settings, "clips": len(plan), "note": "synthetic corpus made by asclib.synth"},
+            indent=2) + "\n")
+    return out_dir
+
+
+def _write_tables(folder: Path, plan: pd.DataFrame, event_rows: list[dict]) -> None:
+    meta = pd.DataFrame({
+        "filename": plan["filename"], "scene_label": plan["scene"],
+        "identifier": plan["city"] + "-" + plan["location_id"].astype(str), "source_label": plan["device"],
+    })
+    meta.to_csv(folder / "meta.csv", sep="\t", index=False)
+    for split, name in (("train", "fold1_train.csv"), ("evaluate", "fold1_evaluate.csv")):
+        rows = plan[plan["split"] == split]
+        rows[["filename", "scene"]].rename(columns={"scene": "scene_label"}).to_csv(
+            folder / "evaluation_setup" / name, sep="\t", index=False)
+    plan.loc[plan["split"] == "evaluate", ["filename"]].to_csv(
+        folder / "evaluation_setup" / "fold1_test.csv", sep="\t", index=False)
+    events = pd.DataFrame(event_rows, columns=["filename", "onset", "offset", "event_label"])
+    events.sort_values(["filename", "onset", "event_label"]).to_csv(
+        folder / EVENTS_FILE, sep="\t", index=False, float_format="%.3f")
