@@ -94,17 +94,23 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
 
 
 def _drop_run_metadata(path: Path) -> None:
-    """Remove what changes from run to run without changing a result (times, temporary paths),
-    so that re-running a notebook leaves a clean git diff when its results are the same."""
+    """Remove what changes from run to run without changing a result (times, temporary paths,
+    random cell and widget ids, progress-bar widgets that GitHub cannot show), so that
+    re-running a notebook leaves a clean git diff when its results are the same."""
     import nbformat
 
     notebook = nbformat.read(path, as_version=4)
     run = notebook.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "input_path", "output_path", "exception"):
         run.pop(key, None)
-    for cell in notebook.cells:
+    notebook.metadata.pop("widgets", None)
+    for number, cell in enumerate(notebook.cells):
+        cell.id = f"cell-{number:02d}"
         cell.metadata.get("papermill", {}).clear()
         cell.metadata.pop("execution", None)
+        if cell.cell_type == "code":
+            cell.outputs = [output for output in cell.outputs
+                            if "application/vnd.jupyter.widget-view+json" not in output.get("data", {})]
     nbformat.write(notebook, path)
 
 
