@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from asclib.config import PROJECT_ROOT
+from asclib.data import parse_filename, read_split
 
 SHARED = Path(os.environ.get("ASC_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
 RELEASED = SHARED / "reference" / "hu2021-released"
@@ -30,3 +33,36 @@ def released_dir() -> Path:
 def real_clips() -> list[Path]:
     """The 13 real TAU 2020 Mobile clips (44.1 kHz, 24-bit, mono, 10 s)."""
     return sorted(_need(REAL_CLIPS).glob("*.wav"))
+
+
+HEADER = "filename\tscene_label"
+
+
+def write_layout(root: Path, clips: dict[str, Path | np.ndarray], train: set[str], rate=16_000,
+                 subtype="PCM_16") -> Path:
+    """Write a dataset folder in the DCASE layout; clips map file name -> real wav or samples."""
+    (root / "audio").mkdir(parents=True)
+    (root / "evaluation_setup").mkdir()
+    meta, train_rows, evaluate_rows = ["filename\tscene_label\tidentifier\tsource_label"], [HEADER], [HEADER]
+    for name, source in clips.items():
+        if isinstance(source, Path):
+            (root / "audio" / name).symlink_to(source.resolve())
+        else:
+            sf.write(root / "audio" / name, source, rate, subtype=subtype)
+        fields = parse_filename(f"audio/{name}")
+        meta.append(f"audio/{name}\t{fields['scene']}\t{fields['location']}\t{fields['device']}")
+        (train_rows if name in train else evaluate_rows).append(f"audio/{name}\t{fields['scene']}")
+    (root / "meta.csv").write_text("\n".join(meta) + "\n")
+    (root / "evaluation_setup" / "fold1_train.csv").write_text("\n".join(train_rows) + "\n")
+    (root / "evaluation_setup" / "fold1_evaluate.csv").write_text("\r\n".join(evaluate_rows) + "\r\n")
+    test_rows = ["filename"] + [row.split("\t")[0] for row in evaluate_rows[1:]]
+    (root / "evaluation_setup" / "fold1_test.csv").write_text("\n".join(test_rows) + "\n")
+    return root
+
+
+@pytest.fixture
+def real_layout(tmp_path, real_clips, released_dir):
+    official_train = set(read_split(released_dir / "fold1_train.csv")["filename"])
+    clips = {clip.name: clip for clip in real_clips}
+    train = {name for name in clips if f"audio/{name}" in official_train}
+    return write_layout(tmp_path / "tau", clips, train)
