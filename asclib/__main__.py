@@ -23,11 +23,9 @@ def main(argv: list[str] | None = None) -> int:
     show.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
 
     args = parser.parse_args(argv)
-    from asclib.data import AudioError, DatasetError
-
     try:
         return _run(args)
-    except (DatasetError, AudioError, ValueError) as error:
+    except (ValueError, FileExistsError, FileNotFoundError) as error:  # DatasetError, AudioError included
         print(f"error: {error}", file=sys.stderr)
         return 2
 

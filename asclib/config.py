@@ -5,7 +5,8 @@ changes sizes only, never the structure of the method (see DESIGN.md). Every not
 the profile's name in its `parameters` cell and calls `get_profile(name)`.
 
 Paths are derived in `paths()` from the repository root, and each can be overridden by an
-environment variable (`ASC_DATA_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`, `ASC_RESULTS_DIR`).
+environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`,
+`ASC_RESULTS_DIR`).
 `config_hash(section)` gives a stable short hash of any section, used as a cache key.
 """
 
@@ -70,12 +71,31 @@ class CorpusConfig:
 
 
 @dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation sizes (spec sections 5.2 and 6); `quick` scales the frame counts.
+
+    Online: random crop to `crop_frames`, SpecAugment with one frequency mask of width
+    0..`freq_mask_max` bins and one time mask of width 0..`time_mask_max` frames per channel,
+    mixup with Beta(`mixup_alpha`, `mixup_alpha`). Offline: how many parallel pairs per device
+    estimate the spectrum correction, and how many rooms make the reverberation bank.
+    """
+
+    crop_frames: int
+    freq_mask_max: int
+    time_mask_max: int
+    mixup_alpha: float = 0.4
+    correction_pairs_per_device: int = 150
+    rir_count: int = 24
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run needs to know about sizes. Frozen so it can be hashed and shared."""
 
     name: str
     audio: AudioConfig
     features: FeatureConfig
+    augment: AugmentConfig
     corpus: CorpusConfig = CorpusConfig()
 
 
@@ -84,11 +104,14 @@ _PROFILES = {
         name="quick",
         audio=AudioConfig(sample_rate=16_000, clip_seconds=4.0, subtype="PCM_16"),
         features=FeatureConfig(n_fft=1024, hop_length=512, n_mels=64, fmin=0.0, fmax=8_000.0),
+        # 118 frames after deltas (paper 423): crop and masks keep the paper's proportions
+        augment=AugmentConfig(crop_frames=112, freq_mask_max=6, time_mask_max=11, rir_count=12),
     ),
     "paper": Profile(
         name="paper",
         audio=AudioConfig(sample_rate=44_100, clip_seconds=10.0, subtype="PCM_24"),
         features=FeatureConfig(n_fft=2048, hop_length=1024, n_mels=128, fmin=0.0, fmax=22_050.0),
+        augment=AugmentConfig(crop_frames=400, freq_mask_max=12, time_mask_max=39),
     ),
 }
 
@@ -107,6 +130,7 @@ class Paths:
     """Where a profile's data, caches, training runs and results live."""
 
     data: Path
+    augmented: Path
     cache: Path
     runs: Path
     results: Path
@@ -126,6 +150,7 @@ def paths(profile: str | Profile) -> Paths:
     name = get_profile(profile).name
     return Paths(
         data=_env_path("ASC_DATA_DIR", PROJECT_ROOT / "data" / name / "corpus"),
+        augmented=_env_path("ASC_AUGMENTED_DIR", PROJECT_ROOT / "data") / name / "augmented",
         cache=_env_path("ASC_CACHE_DIR", PROJECT_ROOT / "cache") / name,
         runs=_env_path("ASC_RUNS_DIR", PROJECT_ROOT / "runs") / name,
         results=_env_path("ASC_RESULTS_DIR", PROJECT_ROOT / "results") / name,

@@ -76,7 +76,10 @@ def _listing(names) -> str:
 
 
 def parse_filename(filename: str) -> dict:
-    """Split `audio/<scene>-<city>-<location>-<segment>-<device>.wav` into its fields."""
+    """Split `audio/<scene>-<city>-<location>-<segment>-<device>[_<augmentation>].wav` into fields.
+
+    The optional `_<augmentation>` suffix marks clips made by `asclib.augment` (e.g. `a_noise`).
+    """
     stem = Path(filename).stem
     parts = stem.split("-")
     if len(parts) != 5 or not filename.endswith(".wav"):
@@ -85,6 +88,7 @@ def parse_filename(filename: str) -> dict:
             "'<scene>-<city>-<location>-<segment>-<device>.wav'"
         )
     scene, city, location, segment, device = parts
+    device = device.partition("_")[0]
     if device not in DEVICES:
         raise DatasetError(f"file name {filename!r}: unknown device {device!r}, expected one of {DEVICES}")
     return {"scene": scene, "city": city, "location": f"{city}-{location}",
@@ -120,7 +124,8 @@ def _check_scenes(table: pd.DataFrame, path: Path) -> None:
 
 
 def _parse_all(filenames) -> pd.DataFrame:
-    return pd.DataFrame([parse_filename(name) for name in filenames])
+    return pd.DataFrame([parse_filename(name) for name in filenames],
+                        columns=["scene", "city", "location", "segment", "device"])
 
 
 def read_split(path: str | Path) -> pd.DataFrame:
@@ -243,7 +248,7 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
     Policy for clips that do not match the profile (each with an `AudioFormatWarning` naming the
     file): several channels are averaged to mono, another sample rate is resampled, a short clip
     is padded with zeros at the end and a long one keeps its first `clip_seconds`. A missing,
-    unreadable or empty file raises `AudioError`.
+    unreadable or empty file, or one with NaN or infinite samples, raises `AudioError`.
     """
     audio_config = get_profile(profile).audio
     path = Path(path)
@@ -255,6 +260,9 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
         raise AudioError(f"{path}: cannot be read as audio ({error})") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples (empty audio file)")
+    bad = ~np.isfinite(samples)
+    if bad.any():
+        raise AudioError(f"{path}: {bad.sum()} NaN or infinite sample(s); the file is corrupt")
     if samples.shape[1] > 1:
         warnings.warn(f"{path}: {samples.shape[1]} channels, down-mixed to mono", AudioFormatWarning,
                       stacklevel=2)

@@ -1,32 +1,64 @@
 """Log-mel features with valid deltas, as the reference computes them (notebook 02).
 
-Recipe (spec sections 2 and 3): centred STFT frames with reflect padding, Hann window of
-n_fft, power 2, HTK mel filters without area normalisation, natural log of (mel + 1e-8), one
-min-max per clip over the whole matrix to [0, 1], then the valid 5-tap delta and the delta of
-that delta. The three channels are time-aligned on the frames both deltas cover, so a clip of
-F frames gives (3, n_mels, F - 8): 431 -> 423 for a 10 s clip of the paper profile.
+Recipe (spec sections 2 and 3): centred STFT frames with reflect padding (librosa 0.6.3's
+default), periodic Hann window of n_fft, power 2, HTK mel filters without area normalisation,
+natural log of (mel + 1e-8), one min-max per clip over the whole matrix to [0, 1], then the
+valid 5-tap delta and the delta of that delta. The three channels are time-aligned on the
+frames both deltas cover, so a clip of F frames gives (3, n_mels, F - 8): 431 -> 423 for a
+10 s clip of the paper profile.
+
+The STFT runs in float64 (quiet bins lie 100 dB below loud ones; float32 FFT noise would move
+the log of those bins), the mel projection in float32. `cached_log_mels` stores each clip's
+scaled log-mel once, keyed by the feature configuration and the file's path, size and time,
+and computes what is missing in parallel worker processes.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import hashlib
+import os
+import warnings
+from concurrent.futures import ProcessPoolExecutor
+from functools import lru_cache
+from multiprocessing import get_context
+from pathlib import Path
 
-from asclib.config import Profile, get_profile
+import numpy as np
+from scipy import fft, signal
+
+from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.files import atomic_path
+
+
+@lru_cache(maxsize=8)
+def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple[np.ndarray, np.ndarray]:
+    import librosa
+
+    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=None)
+    return signal.get_window("hann", n_fft, fftbins=True), mel.astype(np.float32)
+
+
+def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray) -> np.ndarray:
+    """|STFT|^2 of centred, reflect-padded frames: (n_fft // 2 + 1, 1 + len(audio) // hop)."""
+    padded = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length] * window
+    spectrum = fft.rfft(frames, axis=1, overwrite_x=True)
+    return (spectrum.real**2 + spectrum.imag**2).T
 
 
 def log_mel(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
     """The per-clip min-max scaled log-mel spectrogram, float32 (n_mels, frames), in [0, 1]."""
-    import librosa
-
     profile = get_profile(profile)
     config = profile.features
-    mel = librosa.feature.melspectrogram(
-        y=np.asarray(audio, dtype=np.float64), sr=profile.audio.sample_rate, n_fft=config.n_fft,
-        hop_length=config.hop_length, win_length=config.n_fft, window="hann", center=True,
-        pad_mode="reflect", power=2.0, n_mels=config.n_mels, fmin=config.fmin, fmax=config.fmax,
-        htk=config.htk, norm=None,
-    )
-    logmel = np.log(mel.astype(np.float32) + np.float32(config.log_offset))
+    if len(audio) != profile.audio.n_samples:
+        raise ValueError(f"audio has {len(audio)} samples where the {profile.name} profile expects "
+                         f"{profile.audio.n_samples}; read clips with asclib.data.load_audio, which pads or trims")
+    if not np.all(np.isfinite(audio)):
+        raise ValueError(f"audio contains {np.sum(~np.isfinite(audio))} NaN or infinite samples")
+    window, mel_filters = _filters(profile.audio.sample_rate, config.n_fft, config.n_mels,
+                                   config.fmin, config.fmax, config.htk)
+    power = power_spectrogram(audio, config.n_fft, config.hop_length, window).astype(np.float32)
+    logmel = np.log(mel_filters @ power + np.float32(config.log_offset))
     low, high = logmel.min(), logmel.max()
     if high <= low:  # a constant clip (silence) carries no information: all zeros, never NaN
         return np.zeros_like(logmel)
@@ -48,3 +80,92 @@ def stack_deltas(logmel: np.ndarray) -> np.ndarray:
 def extract(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
     """The network input of one clip: float32 (3, n_mels, frames - 8)."""
     return stack_deltas(log_mel(audio, profile))
+
+
+def frame_count(profile: str | Profile) -> int:
+    """Frames of a clip's log-mel (431 for the paper profile); the network input has 8 fewer."""
+    profile = get_profile(profile)
+    return 1 + profile.audio.n_samples // profile.features.hop_length
+
+
+def cache_folder(profile: str | Profile) -> Path:
+    """Where the scaled log-mels of this feature configuration are cached."""
+    profile = get_profile(profile)
+    key = config_hash({"audio": config_hash(profile.audio), "features": config_hash(profile.features)})
+    return paths(profile).cache / "features" / key
+
+
+def _cache_file(folder: Path, path: str | Path) -> Path:
+    stat = os.stat(path)
+    identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    return folder / f"{Path(path).stem}-{hashlib.sha1(identity.encode()).hexdigest()[:16]}.npy"
+
+
+def _read_cached(file: Path, shape: tuple[int, int]) -> np.ndarray | None:
+    """A cached log-mel, or None if absent; a corrupt entry is reported, deleted and recomputed."""
+    if not file.is_file():
+        return None
+    try:
+        matrix = np.load(file, allow_pickle=False)
+        if matrix.shape != shape or matrix.dtype != np.float32 or not np.all(np.isfinite(matrix)):
+            raise ValueError(f"shape {matrix.shape}, dtype {matrix.dtype}, expected {shape} float32")
+        return matrix
+    except (ValueError, OSError, EOFError) as reason:
+        warnings.warn(f"corrupt feature cache entry {file} ({reason}): recomputing it", stacklevel=3)
+        file.unlink(missing_ok=True)
+        return None
+
+
+def _compute_and_store(task: tuple) -> None:
+    from asclib.data import load_audio
+
+    path, file, profile = task
+    matrix = log_mel(load_audio(path, profile), profile)
+    with atomic_path(file) as temporary:
+        with open(temporary, "wb") as handle:
+            np.save(handle, matrix)
+
+
+def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
+                    progress: bool = True) -> np.ndarray:
+    """Scaled log-mels of `clip_paths`, float32 (clips, n_mels, frames), computed at most once.
+
+    Missing entries are computed by `workers` processes (default: all cores) with a progress bar.
+    """
+    from tqdm.auto import tqdm
+
+    profile = get_profile(profile)
+    folder = cache_folder(profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = (profile.features.n_mels, frame_count(profile))
+    files = [_cache_file(folder, path) for path in clip_paths]
+    out = np.empty((len(files),) + shape, dtype=np.float32)
+    missing = []
+    for k, (path, file) in enumerate(zip(clip_paths, files)):
+        matrix = _read_cached(file, shape)
+        if matrix is None:
+            missing.append(k)
+        else:
+            out[k] = matrix
+    if missing:
+        tasks = [(clip_paths[k], files[k], profile) for k in missing]
+        workers = workers or os.cpu_count() or 1
+        bar = tqdm(total=len(tasks), desc="log-mel features", unit="clip", disable=not progress)
+        if workers == 1:
+            for task in tasks:
+                _compute_and_store(task)
+                bar.update()
+        else:
+            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+                for _ in pool.map(_compute_and_store, tasks, chunksize=16):
+                    bar.update()
+        bar.close()
+        for k in missing:
+            out[k] = np.load(files[k])
+    return out
+
+
+def network_inputs(log_mels: np.ndarray) -> np.ndarray:
+    """Stack deltas on a batch of log-mels: (clips, 3, n_mels, frames - 8), as the reference
+    computes them on the fly at training time."""
+    return np.stack([stack_deltas(matrix) for matrix in log_mels])

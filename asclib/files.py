@@ -6,6 +6,7 @@ temporary name next to its destination and renamed into place only when complete
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from contextlib import contextmanager
@@ -41,3 +42,18 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     elif path.exists() or path.is_symlink():
         path.unlink()
+
+
+def folder_is_current(folder: str | Path, settings: dict, manifest: str, maker: str) -> bool:
+    """Whether `folder` was made by `maker` with exactly `settings` (recorded in `manifest`).
+
+    A folder without that manifest was not made by this project: refuse to touch it, so that a
+    mistyped path can never overwrite someone's data.
+    """
+    folder = Path(folder)
+    if not folder.exists():
+        return False
+    if not (folder / manifest).is_file():
+        raise FileExistsError(f"{folder} exists and was not made by {maker} (no {manifest}); "
+                              "refusing to overwrite it: choose another folder or remove it")
+    return json.loads((folder / manifest).read_text()).get("settings") == settings

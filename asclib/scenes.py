@@ -426,23 +426,26 @@ class Location:
     rt60: float
 
 
-def _room_rirs(recipe: SceneRecipe, rt60: float, sr: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """Three impulse responses of one shoebox room (pyroomacoustics), one microphone."""
+def shoebox_rirs(dims, rt60: float, distance: tuple[float, float], sr: int, rng: np.random.Generator,
+                 sources: int = 3) -> list[np.ndarray]:
+    """Impulse responses of a shoebox room (pyroomacoustics image sources): one microphone,
+    `sources` sources at `distance` metres around it; wall absorption set by Sabine's formula
+    so that the room rings for `rt60` seconds. Also used for the reverberation augmentation."""
     import pyroomacoustics as pra
 
-    dims = rng.uniform(np.array(recipe.room[0]), np.array(recipe.room[1]))
+    dims = np.asarray(dims, dtype=float)
     absorption, max_order = pra.inverse_sabine(rt60, dims)
     room = pra.ShoeBox(dims, fs=sr, materials=pra.Material(absorption), max_order=min(max_order, 14))
     mic = dims * rng.uniform(0.35, 0.65, 3)
     mic[2] = min(1.6, dims[2] - 0.3)
-    for _ in range(3):
+    for _ in range(sources):
         direction = rng.normal(size=3)
         direction[2] = 0
-        position = mic + direction / np.linalg.norm(direction) * rng.uniform(*recipe.distance)
+        position = mic + direction / np.linalg.norm(direction) * rng.uniform(*distance)
         room.add_source(np.clip(position, 0.3, dims - 0.3))
     room.add_microphone(mic)
     room.compute_rir()
-    return [np.asarray(room.rir[0][k], dtype=np.float64) for k in range(3)]
+    return [np.asarray(room.rir[0][k], dtype=np.float64) for k in range(sources)]
 
 
 def _open_air_rir(recipe: SceneRecipe, rt60: float, sr: int, rng: np.random.Generator) -> np.ndarray:
@@ -468,7 +471,7 @@ def make_location(scene: str, sr: int, rng: np.random.Generator) -> Location:
     if recipe.room is None:
         rirs = [_open_air_rir(recipe, rt60, sr, rng) for _ in range(3)]
     else:
-        rirs = _room_rirs(recipe, rt60, sr, rng)
+        rirs = shoebox_rirs(rng.uniform(recipe.room[0], recipe.room[1]), rt60, recipe.distance, sr, rng)
     return Location(
         scene=scene,
         rirs=[rir / np.abs(rir).max() for rir in rirs],

@@ -30,8 +30,8 @@ import soundfile as sf
 
 from asclib import devices, scenes
 from asclib.config import Profile, config_hash, get_profile
-from asclib.data import DEVICES, SCENES, DatasetError
-from asclib.files import atomic_path
+from asclib.data import DEVICES, SCENES
+from asclib.files import atomic_path, folder_is_current
 
 MINOR_TRAIN_DEVICES = ("b", "c", "s1", "s2", "s3")
 MANIFEST = "corpus.json"
@@ -133,13 +133,8 @@ def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 
     profile = get_profile(profile)
     out_dir = Path(out_dir)
     settings = _settings(profile, seed)
-    manifest = out_dir / MANIFEST
-    if out_dir.exists():
-        if not manifest.is_file():
-            raise DatasetError(f"{out_dir} exists and was not made by asclib.synth (no {MANIFEST}); "
-                               "refusing to overwrite it: choose another folder or remove it")
-        if json.loads(manifest.read_text()).get("settings") == settings:
-            return out_dir
+    if folder_is_current(out_dir, settings, MANIFEST, "asclib.synth"):
+        return out_dir
 
     plan = plan_corpus(profile, seed)
     workers = workers or min(2, os.cpu_count() or 1)
@@ -152,7 +147,7 @@ def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 
               for segment, clips in group.groupby("segment", sort=True)])
             for (scene, location_id), group in plan.groupby(["scene", "location_id"], sort=True)
         ]
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
             results = list(tqdm(pool.map(_render_location, tasks), total=len(tasks),
                                 desc=f"synthesising {len(plan)} clips", unit="location"))
         _write_tables(folder, plan, [row for rows in results for row in rows])

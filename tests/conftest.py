@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -9,7 +10,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asclib.config import PROJECT_ROOT
+from asclib import synth
+from asclib.config import PROJECT_ROOT, CorpusConfig, get_profile
 from asclib.data import parse_filename, read_split
 
 SHARED = Path(os.environ.get("ASC_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
@@ -66,3 +68,18 @@ def real_layout(tmp_path, real_clips, released_dir):
     clips = {clip.name: clip for clip in real_clips}
     train = {name for name in clips if f"audio/{name}" in official_train}
     return write_layout(tmp_path / "tau", clips, train)
+
+
+# A tiny version of the quick profile: 1.5 s clips, 200 clips in all.
+TINY = dataclasses.replace(
+    get_profile("quick"),
+    audio=dataclasses.replace(get_profile("quick").audio, clip_seconds=1.5),
+    corpus=CorpusConfig(train_locations=2, evaluate_locations=1, train_segments=6,
+                        minor_segments=1, evaluate_segments=1),
+)
+
+
+@pytest.fixture(scope="session")
+def tiny_corpus(tmp_path_factory) -> Path:
+    """The synthetic corpus of the TINY profile, seed 7."""
+    return synth.generate(tmp_path_factory.mktemp("tiny") / "corpus", TINY, seed=7)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import filecmp
 import itertools
 import json
@@ -12,39 +11,26 @@ import pytest
 import soundfile as sf
 
 from asclib import devices, synth
-from asclib.config import CorpusConfig, get_profile
-from asclib.data import DEVICES, SCENES, DatasetError, load_events, load_index
+from asclib.data import DEVICES, SCENES, load_events, load_index
+from conftest import TINY
 
-TINY = dataclasses.replace(
-    get_profile("quick"),
-    audio=dataclasses.replace(get_profile("quick").audio, clip_seconds=1.5),
-    corpus=CorpusConfig(train_locations=2, evaluate_locations=1, train_segments=6,
-                        minor_segments=1, evaluate_segments=1),
-)
-
-
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    return synth.generate(tmp_path_factory.mktemp("tiny") / "corpus", TINY, seed=7)
-
-
-def test_same_seed_gives_the_same_bytes(corpus, tmp_path):
+def test_same_seed_gives_the_same_bytes(tiny_corpus, tmp_path):
     again = synth.generate(tmp_path / "again", TINY, seed=7)
-    files = sorted(p.relative_to(corpus) for p in corpus.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(tiny_corpus) for p in tiny_corpus.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file())
-    match, mismatch, errors = filecmp.cmpfiles(corpus, again, [str(f) for f in files], shallow=False)
+    match, mismatch, errors = filecmp.cmpfiles(tiny_corpus, again, [str(f) for f in files], shallow=False)
     assert not mismatch and not errors and len(match) == len(files)
 
 
-def test_another_seed_gives_other_audio(corpus, tmp_path):
+def test_another_seed_gives_other_audio(tiny_corpus, tmp_path):
     other = synth.generate(tmp_path / "other", TINY, seed=8)
-    first = sorted((corpus / "audio").glob("*.wav"))[0]
+    first = sorted((tiny_corpus / "audio").glob("*.wav"))[0]
     other_first = sorted((other / "audio").glob("*.wav"))[0]
     assert not np.array_equal(sf.read(first)[0], sf.read(other_first)[0])
 
 
-def test_layout_is_read_by_the_data_layer(corpus):
-    index = load_index(corpus, TINY)
+def test_layout_is_read_by_the_data_layer(tiny_corpus):
+    index = load_index(tiny_corpus, TINY)
     per_scene = 6 + 5 * 1 + 9 * 1
     assert len(index) == len(SCENES) * per_scene
     info = sf.info(index["path"].iloc[0])
@@ -52,8 +38,8 @@ def test_layout_is_read_by_the_data_layer(corpus):
     assert set(index["split"]) == {"train", "evaluate"}
 
 
-def test_split_rules(corpus):
-    index = load_index(corpus, TINY)
+def test_split_rules(tiny_corpus):
+    index = load_index(tiny_corpus, TINY)
     train, evaluate = index[index["split"] == "train"], index[index["split"] == "evaluate"]
     assert not set(train["location"]) & set(evaluate["location"])
     assert not set(train["device"].astype(str)) & {"s4", "s5", "s6"}
@@ -85,8 +71,8 @@ def test_device_chains_differ_in_spectral_shape():
         assert shape > 2.0, f"devices {name_1} and {name_2} differ by only {shape:.1f} dB in shape"
 
 
-def test_parallel_response_recovers_the_device_filter(corpus):
-    index = load_index(corpus, TINY)
+def test_parallel_response_recovers_the_device_filter(tiny_corpus):
+    index = load_index(tiny_corpus, TINY)
     freqs, measured = devices.parallel_response(index, "s5", TINY)
     designed = devices.magnitude_db(devices.DEVICE_CHAINS["s5"], freqs) - devices.magnitude_db(devices.DEVICE_CHAINS["a"], freqs)
     band = (freqs > 200) & (freqs < 4500)
@@ -94,9 +80,9 @@ def test_parallel_response_recovers_the_device_filter(corpus):
     assert np.sqrt(np.mean(error**2)) < 3.0
 
 
-def test_event_side_file_agrees_with_the_audio(corpus):
-    index = load_index(corpus, TINY).set_index("filename")
-    events = load_events(corpus)
+def test_event_side_file_agrees_with_the_audio(tiny_corpus):
+    index = load_index(tiny_corpus, TINY).set_index("filename")
+    events = load_events(tiny_corpus)
     assert set(events["filename"]) <= set(index.index) and (events["offset"] > events["onset"]).all()
     assert events["onset"].min() >= 0 and events["offset"].max() <= TINY.audio.clip_seconds
     sr = TINY.audio.sample_rate
@@ -121,13 +107,13 @@ def test_event_side_file_agrees_with_the_audio(corpus):
     assert checked >= 20
 
 
-def test_existing_corpus_is_reused_and_foreign_folders_are_protected(corpus, tmp_path):
-    stamp = (corpus / "meta.csv").stat().st_mtime_ns
-    synth.generate(corpus, TINY, seed=7)
-    assert (corpus / "meta.csv").stat().st_mtime_ns == stamp
-    assert json.loads((corpus / synth.MANIFEST).read_text())["settings"]["seed"] == 7
+def test_existing_corpus_is_reused_and_foreign_folders_are_protected(tiny_corpus, tmp_path):
+    stamp = (tiny_corpus / "meta.csv").stat().st_mtime_ns
+    synth.generate(tiny_corpus, TINY, seed=7)
+    assert (tiny_corpus / "meta.csv").stat().st_mtime_ns == stamp
+    assert json.loads((tiny_corpus / synth.MANIFEST).read_text())["settings"]["seed"] == 7
     foreign = tmp_path / "my_real_data"
     (foreign / "audio").mkdir(parents=True)
-    with pytest.raises(DatasetError, match="not made by asclib.synth"):
+    with pytest.raises(FileExistsError, match="not made by asclib.synth"):
         synth.generate(foreign, TINY, seed=7)
     assert (foreign / "audio").is_dir()

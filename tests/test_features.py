@@ -1,0 +1,122 @@
+"""Features: the paper recipe against an independent implementation, the cache, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from asclib import features
+from asclib.config import get_profile
+from asclib.data import AudioError, load_audio
+
+
+def reference_features(audio: np.ndarray, sr=44_100, n_fft=2048, hop=1024, n_mels=128) -> np.ndarray:
+    """The spec's formulas written out plainly, in float64 (spec sections 2 and 3)."""
+    padded = np.pad(audio, n_fft // 2, mode="reflect")
+    n = np.arange(n_fft)
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann
+    frames = 1 + len(audio) // hop
+    power = np.array([np.abs(np.fft.rfft(padded[t * hop:t * hop + n_fft] * window)) ** 2 for t in range(frames)]).T
+
+    def hz_to_mel(f):
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def mel_to_hz(m):
+        return 700.0 * (10 ** (m / 2595.0) - 1.0)
+
+    edges = mel_to_hz(np.linspace(hz_to_mel(0.0), hz_to_mel(sr / 2), n_mels + 2))
+    bins = np.linspace(0, sr / 2, n_fft // 2 + 1)
+    filters = np.zeros((n_mels, len(bins)))
+    for i in range(n_mels):
+        rising = (bins - edges[i]) / (edges[i + 1] - edges[i])
+        falling = (edges[i + 2] - bins) / (edges[i + 2] - edges[i + 1])
+        filters[i] = np.maximum(0.0, np.minimum(rising, falling))
+    logmel = np.log(filters @ power + 1e-8)
+    scaled = (logmel - logmel.min()) / (logmel.max() - logmel.min())
+
+    def delta(x):
+        t = np.arange(2, x.shape[1] - 2)
+        return ((x[:, t + 1] - x[:, t - 1]) + 2 * (x[:, t + 2] - x[:, t - 2])) / 10
+
+    d1 = delta(scaled)
+    d2 = delta(d1)
+    return np.stack([scaled[:, 4:-4], d1[:, 2:-2], d2])
+
+
+def test_paper_features_match_the_formulas_on_real_clips(real_clips):
+    worst = 0.0
+    for clip in real_clips:
+        audio = load_audio(clip, "paper")
+        ours = features.extract(audio, "paper")
+        assert ours.shape == (3, 128, 423) and ours.dtype == np.float32
+        worst = max(worst, float(np.abs(ours - reference_features(audio.astype(np.float64))).max()))
+        assert ours[0].min() == 0.0 and ours[0].max() == 1.0
+    assert worst <= 1e-5, f"largest difference {worst:.2e}"
+
+
+def test_frame_arithmetic():
+    assert features.frame_count("paper") == 431  # 1 + 441000 // 1024
+    assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, "paper").shape[-1] == 423
+    quick = get_profile("quick")
+    assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, 64, features.frame_count(quick) - 8)
+
+
+def test_silent_clip_gives_zeros_not_nan():
+    out = features.extract(np.zeros(64_000, np.float32), "quick")
+    assert np.all(np.isfinite(out)) and not out.any()
+
+
+def test_bad_audio_is_refused_with_a_reason(tmp_path):
+    with pytest.raises(ValueError, match="32000 samples where the quick profile expects 64000"):
+        features.log_mel(np.zeros(32_000), "quick")
+    broken = np.zeros(64_000)
+    broken[5] = np.nan
+    with pytest.raises(ValueError, match="1 NaN or infinite"):
+        features.log_mel(broken, "quick")
+    sf.write(tmp_path / "nan.wav", broken.astype(np.float32), 16_000, subtype="FLOAT")
+    with pytest.raises(AudioError, match=r"nan.wav: 1 NaN or infinite sample"):
+        load_audio(tmp_path / "nan.wav", "quick")
+
+
+@pytest.fixture
+def clips(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(1)
+    paths = []
+    for k in range(5):
+        path = tmp_path / f"park-espoo-1-{k}-a.wav"
+        sf.write(path, (0.1 * rng.standard_normal(64_000)).astype(np.float32), 16_000)
+        paths.append(str(path))
+    return paths
+
+
+def test_cache_computes_once_and_matches_direct_extraction(clips, monkeypatch):
+    first = features.cached_log_mels(clips, "quick", workers=2, progress=False)
+    assert np.array_equal(first[2], features.log_mel(load_audio(clips[2]), "quick"))
+    monkeypatch.setattr(features, "_compute_and_store", lambda task: pytest.fail("recomputed a cached clip"))
+    assert np.array_equal(features.cached_log_mels(clips, "quick", workers=1, progress=False), first)
+    inputs = features.network_inputs(first)
+    assert inputs.shape == (5, 3, 64, first.shape[-1] - 8)
+
+
+def test_changed_config_never_reuses_stale_features(clips):
+    quick = get_profile("quick")
+    other = dataclasses.replace(quick, features=dataclasses.replace(quick.features, n_mels=40))
+    assert features.cache_folder(other) != features.cache_folder(quick)
+    assert features.cached_log_mels(clips[:1], other, workers=1, progress=False).shape[1] == 40
+
+
+def test_corrupt_cache_entry_is_detected_and_recomputed(clips):
+    good = features.cached_log_mels(clips, "quick", workers=1, progress=False)
+    entry = sorted(features.cache_folder("quick").glob("*.npy"))[0]
+    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as after a crash or a full disk
+    with pytest.warns(UserWarning, match="corrupt feature cache entry"):
+        again = features.cached_log_mels(clips, "quick", workers=1, progress=False)
+    assert np.array_equal(again, good)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        features.cached_log_mels(clips, "quick", workers=1, progress=False)
