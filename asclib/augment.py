@@ -15,10 +15,7 @@ the original files, spec 12.2.3).
 from __future__ import annotations
 
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +27,7 @@ from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import load_audio, load_index
 from asclib.files import atomic_path, folder_is_current
+from asclib.parallel import process_map
 
 # --------------------------------------------------------------------------------------------
 # Online augmentations (spec 5.2)
@@ -287,8 +285,6 @@ def _augment_chunk(task: tuple) -> list[dict]:
 def generate_offline(index: pd.DataFrame, profile: str | Profile, method: str, seed: int = 0,
                      out_dir: str | Path | None = None, workers: int | None = None) -> Path:
     """Write `method`'s augmented copies of the training clips of `index`; reused when current."""
-    from tqdm.auto import tqdm
-
     if method not in OFFLINE_METHODS:
         raise ValueError(f"unknown offline augmentation {method!r}: expected one of {list(OFFLINE_METHODS)}")
     profile = get_profile(profile)
@@ -300,17 +296,14 @@ def generate_offline(index: pd.DataFrame, profile: str | Profile, method: str, s
     if folder_is_current(out_dir, settings, MANIFEST, "asclib.augment"):
         return out_dir
     context = _context(index, profile, method, seed)
-    workers = workers or min(2, os.cpu_count() or 1)
     rows = [(number, row.filename, row.path, str(row.scene)) for number, row in enumerate(sources.itertuples())]
     chunks = [rows[k:k + 25] for k in range(0, len(rows), 25)]
     with atomic_path(out_dir) as folder:
         (folder / "audio").mkdir(parents=True)
         (folder / "evaluation_setup").mkdir()
         tasks = [(method, str(folder), seed, chunk) for chunk in chunks]
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork"), initializer=_set_worker_context,
-                                 initargs=(context,)) as pool:
-            results = list(tqdm(pool.map(_augment_chunk, tasks), total=len(tasks), unit="chunk",
-                                desc=f"{method} ({len(rows)} clips)"))
+        results = process_map(_augment_chunk, tasks, workers, f"{method} ({len(rows)} clips)", "chunk",
+                              initializer=_set_worker_context, initargs=(context,))
         provenance = pd.DataFrame([row for chunk in results for row in chunk])
         _write_layout(folder, provenance, sources)
         provenance.to_csv(folder / "provenance.csv", index=False)

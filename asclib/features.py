@@ -18,9 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import warnings
-from concurrent.futures import ProcessPoolExecutor
 from functools import lru_cache
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -28,22 +26,33 @@ from scipy import fft, signal
 
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.files import atomic_path
+from asclib.parallel import process_map
 
 
 @lru_cache(maxsize=8)
-def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple[np.ndarray, np.ndarray]:
+def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple:
+    """The periodic Hann window and the HTK mel filters (sparse: each filter spans few bins)."""
     import librosa
 
+    from scipy import sparse
+
     mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=None)
-    return signal.get_window("hann", n_fft, fftbins=True), mel.astype(np.float32)
+    return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel.astype(np.float32))
 
 
-def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray) -> np.ndarray:
-    """|STFT|^2 of centred, reflect-padded frames: (n_fft // 2 + 1, 1 + len(audio) // hop)."""
+def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray,
+                      block: int = 16) -> np.ndarray:
+    """|STFT|^2 of centred, reflect-padded frames, float32 (n_fft // 2 + 1, 1 + len(audio) // hop).
+
+    Frames are transformed `block` at a time so the working arrays stay in the CPU cache.
+    """
     padded = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length] * window
-    spectrum = fft.rfft(frames, axis=1, overwrite_x=True)
-    return (spectrum.real**2 + spectrum.imag**2).T
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    power = np.empty((n_fft // 2 + 1, len(frames)), dtype=np.float32)
+    for start in range(0, len(frames), block):
+        spectrum = fft.rfft(frames[start:start + block] * window, axis=1, overwrite_x=True)
+        power[:, start:start + block] = (spectrum.real**2 + spectrum.imag**2).T
+    return power
 
 
 def log_mel(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
@@ -57,7 +66,7 @@ def log_mel(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
         raise ValueError(f"audio contains {np.sum(~np.isfinite(audio))} NaN or infinite samples")
     window, mel_filters = _filters(profile.audio.sample_rate, config.n_fft, config.n_mels,
                                    config.fmin, config.fmax, config.htk)
-    power = power_spectrogram(audio, config.n_fft, config.hop_length, window).astype(np.float32)
+    power = power_spectrogram(audio, config.n_fft, config.hop_length, window)
     logmel = np.log(mel_filters @ power + np.float32(config.log_offset))
     low, high = logmel.min(), logmel.max()
     if high <= low:  # a constant clip (silence) carries no information: all zeros, never NaN
@@ -132,8 +141,6 @@ def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int |
 
     Missing entries are computed by `workers` processes (default: all cores) with a progress bar.
     """
-    from tqdm.auto import tqdm
-
     profile = get_profile(profile)
     folder = cache_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
@@ -148,18 +155,8 @@ def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int |
         else:
             out[k] = matrix
     if missing:
-        tasks = [(clip_paths[k], files[k], profile) for k in missing]
-        workers = workers or os.cpu_count() or 1
-        bar = tqdm(total=len(tasks), desc="log-mel features", unit="clip", disable=not progress)
-        if workers == 1:
-            for task in tasks:
-                _compute_and_store(task)
-                bar.update()
-        else:
-            with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-                for _ in pool.map(_compute_and_store, tasks, chunksize=16):
-                    bar.update()
-        bar.close()
+        process_map(_compute_and_store, [(clip_paths[k], files[k], profile) for k in missing], workers,
+                    "log-mel features", "clip", progress)
         for k in missing:
             out[k] = np.load(files[k])
     return out

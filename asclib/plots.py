@@ -41,6 +41,25 @@ def log_mels(panels: dict[str, np.ndarray], profile: str | Profile,
     return figure
 
 
+def channels(inputs: np.ndarray, profile: str | Profile, title: str = "") -> plt.Figure:
+    """The three input channels of one clip (static, delta, delta-delta), each on its own scale."""
+    profile = get_profile(profile)
+    seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
+    figure, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
+    names = ("log-mel (scaled to [0, 1])", "delta", "delta-delta")
+    for axis, matrix, name in zip(axes, inputs, names):
+        limit = np.abs(matrix).max() if name != names[0] else 1.0
+        low = 0.0 if name == names[0] else -limit
+        image = axis.imshow(matrix, origin="lower", aspect="auto", cmap="magma" if low == 0 else "coolwarm",
+                            vmin=low, vmax=limit, extent=(0, matrix.shape[1] * seconds_per_frame, 0, matrix.shape[0]))
+        axis.set(title=name, xlabel="time (s)")
+        figure.colorbar(image, ax=axis, fraction=0.046)
+    axes[0].set_ylabel("mel band")
+    figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
 def responses(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
               reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> plt.Figure:
     """Magnitude responses in dB on a log-frequency axis; optional dashed reference curves."""

@@ -19,9 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
@@ -29,9 +26,10 @@ import pandas as pd
 import soundfile as sf
 
 from asclib import devices, scenes
-from asclib.config import Profile, config_hash, get_profile
+from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import DEVICES, SCENES
 from asclib.files import atomic_path, folder_is_current
+from asclib.parallel import process_map
 
 MINOR_TRAIN_DEVICES = ("b", "c", "s1", "s2", "s3")
 MANIFEST = "corpus.json"
@@ -128,8 +126,6 @@ def _settings(profile: Profile, seed: int) -> dict:
 def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 0,
              workers: int | None = None) -> Path:
     """Write the synthetic corpus of `profile` into `out_dir` (reused if already made so)."""
-    from tqdm.auto import tqdm
-
     profile = get_profile(profile)
     out_dir = Path(out_dir)
     settings = _settings(profile, seed)
@@ -137,7 +133,6 @@ def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 
         return out_dir
 
     plan = plan_corpus(profile, seed)
-    workers = workers or min(2, os.cpu_count() or 1)
     with atomic_path(out_dir) as folder:
         (folder / "audio").mkdir(parents=True)
         (folder / "evaluation_setup").mkdir()
@@ -147,14 +142,23 @@ def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 
               for segment, clips in group.groupby("segment", sort=True)])
             for (scene, location_id), group in plan.groupby(["scene", "location_id"], sort=True)
         ]
-        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-            results = list(tqdm(pool.map(_render_location, tasks), total=len(tasks),
-                                desc=f"synthesising {len(plan)} clips", unit="location"))
+        results = process_map(_render_location, tasks, workers, f"synthesising {len(plan)} clips", "location")
         _write_tables(folder, plan, [row for rows in results for row in rows])
         (folder / MANIFEST).write_text(json.dumps(
             {"settings": settings, "clips": len(plan), "note": "synthetic corpus made by asclib.synth"},
             indent=2) + "\n")
     return out_dir
+
+
+def dataset(profile: str | Profile = "quick", data_dir: str | Path | None = None, seed: int = 0) -> Path:
+    """The data folder a notebook works on: `data_dir` if given; for `quick` by default the
+    embedded corpus (generated on first use); the `paper` profile needs the real data's folder."""
+    profile = get_profile(profile)
+    if data_dir is not None:
+        return Path(data_dir)
+    if profile.name != "quick":
+        raise ValueError(f"profile {profile.name!r} needs data_dir: the folder of the real development set")
+    return generate(paths(profile).data, profile, seed)
 
 
 def _write_tables(folder: Path, plan: pd.DataFrame, event_rows: list[dict]) -> None:
