@@ -60,22 +60,34 @@ def channels(inputs: np.ndarray, profile: str | Profile, title: str = "") -> plt
     return figure
 
 
-def responses(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str,
-              reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> plt.Figure:
-    """Magnitude responses in dB on a log-frequency axis; optional dashed reference curves."""
+def lines(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlabel: str, ylabel: str,
+          logx: bool = False, ylim: tuple[float, float] | None = None,
+          reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> plt.Figure:
+    """Named (x, y) curves in one plot; optional dashed reference curves of the same names."""
     figure, axis = plt.subplots(figsize=(9, 4.2))
-    colours = plt.cm.tab10(np.linspace(0, 1, 10))
-    for colour, (name, (freqs, db)) in zip(colours, curves.items()):
-        keep = freqs > 30
-        axis.semilogx(freqs[keep], db[keep], color=colour, label=name)
+    colours = plt.cm.tab10(np.arange(10))
+    plot = axis.semilogx if logx else axis.plot
+    for k, (name, (x, y)) in enumerate(curves.items()):
+        keep = x > 30 if logx else slice(None)
+        plot(x[keep], y[keep], color=colours[k % 10], label=name)
         if reference and name in reference:
-            ref_freqs, ref_db = reference[name]
-            keep = ref_freqs > 30
-            axis.semilogx(ref_freqs[keep], ref_db[keep], color=colour, ls="--", lw=0.8)
-    axis.set(xlabel="frequency (Hz)", ylabel="gain (dB)", title=title)
-    axis.set_ylim(-45, 15)
+            ref_x, ref_y = reference[name]
+            keep = ref_x > 30 if logx else slice(None)
+            plot(ref_x[keep], ref_y[keep], color=colours[k % 10], ls="--", lw=0.8)
+    axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    if ylim:
+        axis.set_ylim(*ylim)
     axis.grid(True, which="both", alpha=0.3)
     axis.legend(ncol=5, fontsize=8)
+    figure.tight_layout()
+    return figure
+
+
+def histogram(values, title: str, xlabel: str, bins: int = 10) -> plt.Figure:
+    """A histogram of `values`."""
+    figure, axis = plt.subplots(figsize=(6, 3.2))
+    axis.hist(values, bins=bins, color="tab:blue", edgecolor="white")
+    axis.set(title=title, xlabel=xlabel, ylabel="count")
     figure.tight_layout()
     return figure
 
