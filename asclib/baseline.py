@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 
 from asclib.config import Profile
-from asclib.data import DEVICE_GROUPS, DEVICES, load_audio
+from asclib.data import load_audio
 from asclib.features import log_mel
+from asclib.metrics import accuracy_by_device
 
 
 def mean_log_mel(index: pd.DataFrame, profile: str | Profile = "quick") -> np.ndarray:
@@ -22,16 +23,6 @@ def mean_log_mel(index: pd.DataFrame, profile: str | Profile = "quick") -> np.nd
 
     return np.stack([log_mel(load_audio(path, profile), profile).mean(axis=1)
                      for path in tqdm(index["path"], desc="mean log-mel", unit="clip")])
-
-
-def accuracy_by_device(table: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (%) per device, per device group and overall, from columns device, device_group, correct."""
-    per_device = table.groupby("device", observed=True)["correct"].mean()
-    per_group = table.groupby("device_group", observed=True)["correct"].mean()
-    row = {**{d: per_device.get(d, np.nan) for d in DEVICES},
-           **{g: per_group.get(g, np.nan) for g in DEVICE_GROUPS},
-           "overall": table["correct"].mean()}
-    return (pd.Series(row) * 100).round(1).to_frame("accuracy %").T
 
 
 def logistic_baseline(index: pd.DataFrame, features: np.ndarray, target: str = "scene",

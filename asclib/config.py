@@ -89,6 +89,41 @@ class AugmentConfig:
 
 
 @dataclass(frozen=True)
+class ModelConfig:
+    """Widths of the three CNNs (spec section 4). `paper`: the reference's exact widths."""
+
+    resnet_width: int  # nf of the 10-class ResNet (channels of the first stack)
+    resnet_width_3: int  # nf of the 3-class ResNet
+    fcnn_filters: tuple[int, int, int]  # multiplied by the 3 input channels inside the FCNN
+    fsfcnn_filters: tuple[int, int, int, int]
+    # Weight of a new batch in BatchNorm's running statistics. Keras's default (0.99 kept, i.e.
+    # 0.01 new) averages over about 100 steps, nothing next to the reference's 275,000 steps; a
+    # quick run has a few hundred steps, where 10 % of the initial statistics would survive
+    # and break evaluation. The quick profile shortens the horizon in proportion.
+    bn_momentum: float = 0.01
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The reference recipe (spec section 5): SGD, per-step cosine warm restarts, mixup batches.
+
+    An epoch is `steps_per_epoch` steps (None: ceil(training clips / batch), as in Keras); each
+    step draws 2 x batch clips and mixes them into one batch, so a Keras epoch sees the data
+    about twice. Epoch counts end at the bottom of a cosine cycle (2, 6, 14, ..., 126, 254).
+    """
+
+    resnet_epochs: int
+    fcnn_epochs: int  # also the fsFCNN's
+    steps_per_epoch: int | None = None
+    batch_size: int = 32
+    lr_max: float = 0.1
+    lr_min: float = 1e-5
+    momentum: float = 0.9
+    resnet_weight_decay: float = 2e-3  # Keras l2(1e-3) on conv kernels = 2e-3 on their gradient
+    keras_decay: float = 1e-6  # Keras SGD `decay`: lr / (1 + decay * step); 0 for the fsFCNN
+
+
+@dataclass(frozen=True)
 class Profile:
     """Everything a run needs to know about sizes. Frozen so it can be hashed and shared."""
 
@@ -96,6 +131,8 @@ class Profile:
     audio: AudioConfig
     features: FeatureConfig
     augment: AugmentConfig
+    models: ModelConfig
+    train: TrainConfig
     corpus: CorpusConfig = CorpusConfig()
 
 
@@ -106,12 +143,18 @@ _PROFILES = {
         features=FeatureConfig(n_fft=1024, hop_length=512, n_mels=64, fmin=0.0, fmax=8_000.0),
         # 118 frames after deltas (paper 423): crop and masks keep the paper's proportions
         augment=AugmentConfig(crop_frames=112, freq_mask_max=6, time_mask_max=11, rir_count=12),
+        models=ModelConfig(resnet_width=6, resnet_width_3=4, fcnn_filters=(8, 16, 32),
+                           fsfcnn_filters=(8, 16, 64, 96), bn_momentum=0.05),
+        train=TrainConfig(resnet_epochs=6, fcnn_epochs=14, steps_per_epoch=38),
     ),
     "paper": Profile(
         name="paper",
         audio=AudioConfig(sample_rate=44_100, clip_seconds=10.0, subtype="PCM_24"),
         features=FeatureConfig(n_fft=2048, hop_length=1024, n_mels=128, fmin=0.0, fmax=22_050.0),
         augment=AugmentConfig(crop_frames=400, freq_mask_max=12, time_mask_max=39),
+        models=ModelConfig(resnet_width=48, resnet_width_3=24, fcnn_filters=(48, 96, 192),
+                           fsfcnn_filters=(48, 96, 512, 768)),
+        train=TrainConfig(resnet_epochs=126, fcnn_epochs=254),
     ),
 }
 

@@ -80,10 +80,12 @@ def valid_delta(x: np.ndarray) -> np.ndarray:
 
 
 def stack_deltas(logmel: np.ndarray) -> np.ndarray:
-    """[static, delta, delta-delta] on the frames all three cover: (3, n_mels, frames - 8)."""
+    """[static, delta, delta-delta] on the frames all three cover: (3, n_mels, frames - 8);
+    for a batch (clips, n_mels, frames) the channel axis comes second."""
     delta = valid_delta(logmel)
     delta2 = valid_delta(delta)
-    return np.stack([logmel[..., 4:-4], delta[..., 2:-2], delta2]).astype(np.float32)
+    axis = 0 if logmel.ndim == 2 else 1
+    return np.stack([logmel[..., 4:-4], delta[..., 2:-2], delta2], axis=axis).astype(np.float32)
 
 
 def extract(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
@@ -165,4 +167,4 @@ def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int |
 def network_inputs(log_mels: np.ndarray) -> np.ndarray:
     """Stack deltas on a batch of log-mels: (clips, 3, n_mels, frames - 8), as the reference
     computes them on the fly at training time."""
-    return np.stack([stack_deltas(matrix) for matrix in log_mels])
+    return stack_deltas(np.asarray(log_mels))

@@ -1,0 +1,298 @@
+"""Training the CNNs with the reference recipe, and predicting the evaluation split (notebooks 04-06).
+
+Recipe (spec section 5): batches of 32 made by mixing two halves of 64 shuffled clips
+(mixup, Beta(0.4, 0.4) per pair), SpecAugment before a random crop for the FCNN and fsFCNN,
+Keras-style SGD (momentum 0.9) with a per-step cosine schedule that restarts at epochs 0, 2,
+6, 14, ... (cycles of 2, 4, 8, ... epochs) from 0.1 down to 1e-5, divided by
+(1 + 1e-6 * step) as Keras's `decay` did (0 for the fsFCNN), L2 on the ResNet's conv kernels,
+soft-target cross-entropy on logits.
+
+A checkpoint is written after every epoch into the run folder, whose name hashes everything
+that defines the run (model, classes, profile sizes, seed, training clips): a run that is
+stopped and started again resumes from its last epoch and ends with the same weights as one
+that never stopped; a finished run is not trained again. The evaluation split is never used
+during training: the model of the last epoch is the model.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from asclib import augment, features, models
+from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.data import COARSE_CLASSES, SCENES
+from asclib.files import atomic_path
+from asclib.metrics import accuracy_by_device
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint does not belong to the model, class count or profile it is loaded into."""
+
+
+def classes_of(n_classes: int) -> tuple[str, ...]:
+    """The class names in output order: the ten scenes or the three coarse classes."""
+    return SCENES if n_classes == 10 else COARSE_CLASSES
+
+
+def target_column(n_classes: int) -> str:
+    return "scene" if n_classes == 10 else "coarse"
+
+
+def epochs_of(name: str, profile: Profile) -> int:
+    return profile.train.resnet_epochs if name == "resnet" else profile.train.fcnn_epochs
+
+
+def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay: float) -> float:
+    """The reference's per-step learning rate (spec 5.3), including Keras's `decay` factor."""
+    config = profile.train
+    position = step / steps_per_epoch  # in epochs
+    start, length = 0, 2
+    while position >= start + length:
+        start, length = start + length, length * 2
+    cosine = 0.5 * (1 + np.cos(np.pi * (position - start) / length))
+    return (config.lr_min + (config.lr_max - config.lr_min) * cosine) / (1 + keras_decay * step)
+
+
+class KerasSGD(torch.optim.Optimizer):
+    """SGD with momentum in Keras's form: v <- m v - lr (g + wd w); w <- w + v.
+
+    PyTorch's form (v <- m v + g; w <- w - lr v) differs whenever the learning rate changes,
+    which here is every step.
+    """
+
+    def __init__(self, groups, lr: float, momentum: float):
+        super().__init__(groups, {"lr": lr, "momentum": momentum, "weight_decay": 0.0})
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is None:
+                    continue
+                gradient = parameter.grad
+                if group["weight_decay"]:
+                    gradient = gradient.add(parameter, alpha=group["weight_decay"])
+                velocity = self.state[parameter].setdefault("velocity", torch.zeros_like(parameter))
+                velocity.mul_(group["momentum"]).sub_(gradient, alpha=group["lr"])
+                parameter.add_(velocity)
+
+
+def _optimizer(model: torch.nn.Module, name: str, profile: Profile) -> KerasSGD:
+    config = profile.train
+    decay = config.resnet_weight_decay if name == "resnet" else 0.0
+    kernels = [p for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False)]
+    kernel_ids = {id(p) for p in kernels}
+    others = [p for p in model.parameters() if id(p) not in kernel_ids]
+    return KerasSGD([{"params": kernels, "weight_decay": decay}, {"params": others}],
+                    lr=config.lr_max, momentum=config.momentum)
+
+
+class MixupBatches:
+    """The reference generator's order: walk a shuffled list 2 x batch clips at a time (leftovers
+    of a pass are dropped), the first half mixed with the second. Its state is checkpointed."""
+
+    def __init__(self, n_clips: int, batch_size: int, rng: np.random.Generator):
+        if n_clips < 2 * batch_size:
+            raise ValueError(f"{n_clips} training clips cannot fill one mixup step of {2 * batch_size}")
+        self.n_clips, self.batch_size, self.rng = n_clips, batch_size, rng
+        self.order, self.position = rng.permutation(n_clips), 0
+
+    def next(self) -> tuple[np.ndarray, np.ndarray]:
+        size = 2 * self.batch_size
+        if self.position + size > self.n_clips:
+            self.order, self.position = self.rng.permutation(self.n_clips), 0
+        chosen = self.order[self.position:self.position + size]
+        self.position += size
+        return chosen[: self.batch_size], chosen[self.batch_size:]
+
+    def state_dict(self) -> dict:
+        return {"order": self.order.copy(), "position": self.position, "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.order, self.position = state["order"], state["position"]
+        self.rng.bit_generator.state = state["rng"]
+
+
+@dataclass
+class TrainingSet:
+    """Training clips as cached log-mels (clips, mels, frames) and class indices."""
+
+    log_mels: np.ndarray
+    labels: np.ndarray
+    filenames: list[str]
+
+
+def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
+                 augmentations=tuple(augment.OFFLINE_METHODS), seed: int = 0) -> TrainingSet:
+    """The training split of `index` plus its offline augmentations (generated when missing)."""
+    profile = get_profile(profile)
+    rows = [index[index["split"] == "train"]]
+    for method in augmentations:
+        augment.generate_offline(index, profile, method, seed)
+    if augmentations:
+        rows.append(augment.load_augmented(profile, augmentations))
+    rows = pd.concat(rows, ignore_index=True)
+    labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
+    return TrainingSet(features.cached_log_mels(list(rows["path"]), profile), labels.astype(np.int64),
+                       list(rows["filename"]))
+
+
+def _device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def _batch(data: TrainingSet, chosen: np.ndarray, n_classes: int, use_spec_augment: bool,
+           profile: Profile, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    x = features.network_inputs(data.log_mels[chosen])
+    if use_spec_augment:
+        x = augment.spec_augment(x, profile.augment.freq_mask_max, profile.augment.time_mask_max, rng)
+    x = augment.random_crop(x, profile.augment.crop_frames, rng)
+    return x, np.eye(n_classes, dtype=np.float32)[data.labels[chosen]]
+
+
+@dataclass
+class Run:
+    """A trained model with its training history (one row per step) and where it is stored."""
+
+    name: str
+    n_classes: int
+    model: torch.nn.Module
+    history: pd.DataFrame
+    folder: Path
+    seconds: float  # training time of this call (0 when the finished run was loaded)
+
+
+def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet) -> Path:
+    key = config_hash({"name": name, "classes": n_classes, "profile": profile.name,
+                       "models": config_hash(profile.models), "train": config_hash(profile.train),
+                       "augment": config_hash(profile.augment), "features": config_hash(profile.features),
+                       "seed": seed, "clips": config_hash(data.filenames)})
+    return paths(profile).runs / f"{name}-{n_classes}c-{key}"
+
+
+def _metadata(name: str, n_classes: int, profile: Profile) -> dict:
+    return {"name": name, "classes": n_classes, "profile": profile.name, "models": config_hash(profile.models),
+            "features": config_hash(profile.features)}
+
+
+def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | Profile) -> dict:
+    """Read a checkpoint and check it belongs to this model, class count and profile."""
+    profile = get_profile(profile)
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    expected, found = _metadata(name, n_classes, profile), state.get("metadata", {})
+    if found != expected:
+        differences = ", ".join(f"{k}: checkpoint {found.get(k)!r}, asked {v!r}"
+                                for k, v in expected.items() if found.get(k) != v)
+        raise CheckpointError(f"{path} does not fit a {n_classes}-class {name} of the {profile.name} profile "
+                              f"({differences})")
+    return state
+
+
+def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "quick", seed: int = 0,
+        stop_after: int | None = None, progress: bool = True) -> Run:
+    """Train (or resume, or load when finished) a model; `stop_after` ends this call after that
+    many more epochs (the run resumes from there next time)."""
+    from tqdm.auto import tqdm
+
+    profile = get_profile(profile)
+    folder = run_folder(name, n_classes, profile, seed, data)
+    folder.mkdir(parents=True, exist_ok=True)
+    epochs = epochs_of(name, profile)
+    steps = profile.train.steps_per_epoch or int(np.ceil(len(data.labels) / profile.train.batch_size))
+    keras_decay = 0.0 if name == "fsfcnn" else profile.train.keras_decay
+    device = _device()
+
+    torch.manual_seed(seed)
+    model = models.build(name, n_classes, profile).to(device)
+    optimizer = _optimizer(model, name, profile)
+    rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
+    batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
+    history, epoch = [], 0
+    if (folder / CHECKPOINT).is_file():
+        state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        batches.load_state_dict(state["batches"])
+        rng.bit_generator.state = state["rng"]
+        torch.set_rng_state(state["torch_rng"])
+        history, epoch = state["history"], state["epoch"]
+
+    start = time.perf_counter()
+    last = epochs if stop_after is None else min(epochs, epoch + stop_after)
+    bar = tqdm(total=(last - epoch) * steps, desc=f"{name} {n_classes} classes", unit="step", disable=not progress)
+    for epoch in range(epoch, last):
+        model.train()
+        for step in range(epoch * steps, (epoch + 1) * steps):
+            lr = learning_rate(step, steps, profile, keras_decay)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            first, second = batches.next()
+            x1, y1 = _batch(data, first, n_classes, name != "resnet", profile, rng)
+            x2, y2 = _batch(data, second, n_classes, name != "resnet", profile, rng)
+            x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
+            logits = model(torch.from_numpy(x).to(device))
+            loss = -(torch.from_numpy(y).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            history.append((step, epoch, lr, loss.item()))
+            bar.update()
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}")
+        _save(folder, model, optimizer, batches, rng, history, epoch + 1, _metadata(name, n_classes, profile))
+    bar.close()
+    model.eval()
+    table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
+    return Run(name, n_classes, model, table, folder, time.perf_counter() - start)
+
+
+def _save(folder, model, optimizer, batches, rng, history, epoch, metadata) -> None:
+    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
+             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
+             "epoch": epoch, "metadata": metadata}
+    with atomic_path(folder / CHECKPOINT) as temporary:
+        torch.save(state, temporary)
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile: str | Profile,
+            batch_size: int = 64) -> pd.DataFrame:
+    """Class probabilities of every clip of `index` (full length, no augmentation), one row per
+    clip: filename, device, label (the true class), then one column per class."""
+    profile = get_profile(profile)
+    device = next(model.parameters()).device
+    log_mels = features.cached_log_mels(list(index["path"]), profile, progress=False)
+    model.eval()
+    probabilities = []
+    for start in range(0, len(index), batch_size):
+        x = torch.from_numpy(features.network_inputs(log_mels[start:start + batch_size])).to(device)
+        probabilities.append(torch.softmax(model(x), dim=1).cpu().numpy())
+    table = pd.DataFrame(np.concatenate(probabilities), columns=classes_of(n_classes))
+    table.insert(0, "label", index[target_column(n_classes)].astype(str).to_numpy())
+    table.insert(0, "device", index["device"].astype(str).to_numpy())
+    table.insert(0, "filename", index["filename"].to_numpy())
+    return table
+
+
+def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy by device and group of a prediction table (argmax of the class columns)."""
+    classes = [c for c in predictions.columns if c not in ("filename", "device", "label")]
+    predicted = predictions[classes].to_numpy().argmax(axis=1)
+    correct = np.array(classes)[predicted] == predictions["label"].to_numpy()
+    return accuracy_by_device(pd.DataFrame({"device": predictions["device"], "correct": correct}))
+
+
+def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profile) -> Path:
+    """Write `results/<profile>/predictions/<name>.csv` (the ensemble notebooks read these)."""
+    path = paths(profile).results / "predictions" / f"{name}.csv"
+    with atomic_path(path) as temporary:
+        predictions.to_csv(temporary, index=False, float_format="%.6f")
+    return path

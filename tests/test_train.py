@@ -1,0 +1,130 @@
+"""The trainer: schedule, optimiser, batch order, resumption, determinism, predictions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from asclib import train
+from asclib.config import ModelConfig, TrainConfig, get_profile
+
+QUICK = get_profile("quick")
+TINY_TRAINING = dataclasses.replace(
+    QUICK,
+    models=ModelConfig(resnet_width=2, resnet_width_3=2, fcnn_filters=(2, 2, 4), fsfcnn_filters=(2, 2, 4, 4)),
+    train=TrainConfig(resnet_epochs=2, fcnn_epochs=2, steps_per_epoch=3, batch_size=4),
+)
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    log_mels = rng.uniform(size=(24, 64, 126)).astype(np.float32)
+    return train.TrainingSet(log_mels, rng.integers(0, 10, 24), [f"clip{k}" for k in range(24)])
+
+
+@pytest.fixture(autouse=True)
+def runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "runs"))
+    return tmp_path / "runs"
+
+
+def test_schedule_restarts_at_epochs_0_2_6_14_and_ends_at_the_bottom():
+    steps = 10
+    lrs = np.array([train.learning_rate(s, steps, QUICK, 0.0) for s in range(14 * steps)])
+    jumps = np.where(np.diff(lrs) > 0)[0] + 1
+    assert list(jumps) == [2 * steps, 6 * steps, 14 * steps][: len(jumps)] and len(jumps) == 2
+    assert lrs[0] == pytest.approx(0.1) and lrs[-1] < 1e-3
+    assert train.learning_rate(14 * steps, steps, QUICK, 0.0) == pytest.approx(0.1)
+    assert train.learning_rate(1000, steps, QUICK, 1e-6) == pytest.approx(train.learning_rate(1000, steps, QUICK, 0) / 1.001)
+
+
+def test_keras_sgd_follows_the_keras_update():
+    weight = torch.nn.Parameter(torch.tensor([1.0, -2.0]))
+    optimizer = train.KerasSGD([{"params": [weight], "weight_decay": 0.5}], lr=0.1, momentum=0.9)
+    velocity = torch.zeros(2)
+    expected = weight.detach().clone()
+    for lr in (0.1, 0.05):
+        optimizer.param_groups[0]["lr"] = lr
+        weight.grad = torch.tensor([0.3, 0.1])
+        velocity = 0.9 * velocity - lr * (weight.grad + 0.5 * expected)
+        expected = expected + velocity
+        optimizer.step()
+        assert torch.allclose(weight.detach(), expected)
+
+
+def test_mixup_batches_walk_passes_and_restore_their_state():
+    batches = train.MixupBatches(10, 2, np.random.default_rng(0))
+    seen = [np.concatenate(batches.next()) for _ in range(2)]
+    assert len(set(np.concatenate(seen))) == 8  # one pass: two steps of 4, 2 leftovers dropped
+    state = batches.state_dict()
+    after = [np.concatenate(batches.next()) for _ in range(3)]
+    batches.load_state_dict(state)
+    assert all(np.array_equal(a, np.concatenate(batches.next())) for a in after)
+    with pytest.raises(ValueError, match="cannot fill one mixup step"):
+        train.MixupBatches(3, 2, np.random.default_rng(0))
+
+
+def _weights(run):
+    return {k: v.clone() for k, v in run.model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["resnet", "fsfcnn"])
+def test_a_stopped_run_resumes_to_the_same_weights(name, data, runs, monkeypatch, tmp_path):
+    whole = _weights(train.fit(name, 10, data, TINY_TRAINING, seed=1, progress=False))
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "other"))
+    first = train.fit(name, 10, data, TINY_TRAINING, seed=1, stop_after=1, progress=False)
+    assert first.history["epoch"].max() == 0
+    resumed = train.fit(name, 10, data, TINY_TRAINING, seed=1, progress=False)
+    assert len(resumed.history) == 6 and list(resumed.history["step"]) == list(range(6))
+    again = _weights(resumed)
+    assert all(torch.equal(whole[k], again[k]) for k in whole)
+
+
+def test_same_seed_same_weights_and_another_seed_differs(data, monkeypatch, tmp_path):
+    a = _weights(train.fit("fcnn", 10, data, TINY_TRAINING, seed=2, progress=False))
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "b"))
+    b = _weights(train.fit("fcnn", 10, data, TINY_TRAINING, seed=2, progress=False))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    c = _weights(train.fit("fcnn", 10, data, TINY_TRAINING, seed=3, progress=False))
+    assert not all(torch.equal(a[k], c[k]) for k in a)
+
+
+def test_a_finished_run_is_loaded_not_retrained(data, monkeypatch):
+    done = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    monkeypatch.setattr(train.KerasSGD, "step", lambda self: pytest.fail("trained again"))
+    loaded = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    assert len(loaded.history) == len(done.history)
+    assert all(torch.equal(a, b) for a, b in zip(done.model.state_dict().values(), loaded.model.state_dict().values()))
+
+
+def test_checkpoint_of_another_model_or_profile_is_refused(data):
+    run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    checkpoint = run.folder / train.CHECKPOINT
+    with pytest.raises(train.CheckpointError, match=r"does not fit a 10-class resnet .*\(name: checkpoint 'fcnn', asked 'resnet'\)"):
+        train.load_checkpoint(checkpoint, "resnet", 10, TINY_TRAINING)
+    with pytest.raises(train.CheckpointError, match="3-class fcnn .*classes: checkpoint 10"):
+        train.load_checkpoint(checkpoint, "fcnn", 3, TINY_TRAINING)
+    with pytest.raises(train.CheckpointError, match="paper profile"):
+        train.load_checkpoint(checkpoint, "fcnn", 10, "paper")
+
+
+def test_predictions_are_one_row_per_clip_keyed_by_filename(tmp_path, monkeypatch, data):
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    import soundfile as sf
+
+    rows = []
+    for k, device in enumerate(["a", "s4", "b"]):
+        path = tmp_path / f"park-espoo-1-{k}-{device}.wav"
+        sf.write(path, np.random.default_rng(k).standard_normal(64_000).astype(np.float32) * 0.1, 16_000)
+        rows.append({"filename": f"audio/{path.name}", "path": str(path), "device": device, "scene": "park"})
+    model = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False).model
+    predictions = train.predict(model, pd.DataFrame(rows), 10, TINY_TRAINING)
+    assert list(predictions.columns[:3]) == ["filename", "device", "label"] and len(predictions) == 3
+    assert np.allclose(predictions[list(train.classes_of(10))].sum(axis=1), 1, atol=1e-5)
+    table = train.accuracy(predictions)
+    assert set(table.columns) >= {"a", "s4", "A", "s4-s6", "overall"}
