@@ -262,3 +262,48 @@ def build(name: str, n_classes: int, profile: str | Profile = "quick") -> nn.Mod
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def layer_table(model: nn.Module, frames: int) -> "pandas.DataFrame":
+    """The model's main layers with their output shapes for one input of `frames` frames.
+
+    ResNet rows describe one of the two frequency paths (the other is identical), then the head.
+    """
+    import pandas as pd
+
+    kinds = (nn.Conv2d, nn.MaxPool2d, _SamePool, _ResidualBlock, ChannelAttention, nn.Dropout)
+    chosen = {}
+    for name, module in model.named_modules():
+        if name.startswith("high") or not isinstance(module, kinds):
+            continue
+        if any(name.startswith(parent + ".") for parent in chosen):
+            continue
+        chosen[name] = module
+    rows, hooks = [], []
+    for name, module in chosen.items():
+        def record(module, inputs, output, name=name):
+            params = sum(p.numel() for p in module.parameters())
+            rows.append({"layer": name, "type": _describe(module), "output (C x F x T)": " x ".join(map(str, output.shape[1:])),
+                         "parameters": params})
+        hooks.append(module.register_forward_hook(record))
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        model(torch.zeros(1, 3, model.n_mels, frames))
+    model.train(was_training)
+    for hook in hooks:
+        hook.remove()
+    return pd.DataFrame(rows).set_index("layer")
+
+
+def _describe(module: nn.Module) -> str:
+    if isinstance(module, nn.Conv2d):
+        return f"conv {module.kernel_size[0]}x{module.kernel_size[1]} stride {module.stride[0]}x{module.stride[1]}"
+    if isinstance(module, _ResidualBlock):
+        return "residual block" + (", time stride 2" if module.downsample else "")
+    if isinstance(module, (nn.MaxPool2d, _SamePool)):
+        stride = module.stride if isinstance(module, _SamePool) else (module.stride, module.stride)
+        return f"max pool stride {stride[0]}x{stride[1]}"
+    if isinstance(module, nn.Dropout):
+        return f"dropout {module.p}"
+    return type(module).__name__

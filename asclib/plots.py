@@ -83,6 +83,24 @@ def lines(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlabel: 
     return figure
 
 
+def training_curves(history: pd.DataFrame, title: str) -> plt.Figure:
+    """Training loss (per step and its per-epoch mean) and the learning rate, against epochs."""
+    figure, (loss_axis, lr_axis) = plt.subplots(1, 2, figsize=(11, 3.2))
+    steps_per_epoch = max(1, int((history["epoch"] == history["epoch"].iloc[0]).sum()))
+    x = history["step"] / steps_per_epoch
+    loss_axis.plot(x, history["loss"], color="tab:blue", alpha=0.3, lw=0.8, label="per step")
+    per_epoch = history.groupby("epoch")["loss"].mean()
+    loss_axis.plot(per_epoch.index + 0.5, per_epoch.values, color="tab:blue", marker="o", label="epoch mean")
+    loss_axis.set(xlabel="epoch", ylabel="soft-target cross-entropy", title=f"{title}: training loss")
+    loss_axis.legend()
+    lr_axis.plot(x, history["lr"], color="tab:orange")
+    lr_axis.set(xlabel="epoch", ylabel="learning rate", yscale="log", title="cosine schedule with warm restarts")
+    for axis in (loss_axis, lr_axis):
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure
+
+
 def histogram(values, title: str, xlabel: str, bins: int = 10) -> plt.Figure:
     """A histogram of `values`."""
     figure, axis = plt.subplots(figsize=(6, 3.2))

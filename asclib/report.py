@@ -50,7 +50,9 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def _cell(value) -> str:
-    return f"{value:.1f}" if isinstance(value, float) else str(value)
+    if isinstance(value, float):
+        return "–" if value != value else f"{value:.1f}"  # NaN: not reported
+    return str(value)
 
 
 def save_figure(figure, name: str, profile: str) -> Path:

@@ -296,3 +296,11 @@ def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profil
     with atomic_path(path) as temporary:
         predictions.to_csv(temporary, index=False, float_format="%.6f")
     return path
+
+
+def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",
+                       seed: int = 0, augmentations=tuple(augment.OFFLINE_METHODS)) -> tuple[Run, pd.DataFrame]:
+    """Train `name` on the training split (plus `augmentations`) and predict the evaluation split."""
+    data = training_set(index, n_classes, profile, augmentations, seed)
+    run = fit(name, n_classes, data, profile, seed)
+    return run, predict(run.model, index[index["split"] == "evaluate"], n_classes, profile)
