@@ -67,7 +67,6 @@ def _breakpoints(c: Compander) -> tuple[np.ndarray, ...]:
     for k in range(1, len(lines) - 1):
         corner, after = lines[k], lines[k + 1]
         slope_in = (corner[1] - start[1]) / (corner[0] - start[0])
-        slope_out = (after[1] - corner[1]) / (after[0] - corner[0])
         theta_in = np.arctan2(corner[1] - start[1], corner[0] - start[0])
         r = min(radius, np.hypot(corner[0] - start[0], corner[1] - start[1]))
         curve_start = (corner[0] - r * np.cos(theta_in), corner[1] - r * np.sin(theta_in))

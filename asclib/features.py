@@ -106,10 +106,16 @@ def cache_folder(profile: str | Profile) -> Path:
     return paths(profile).cache / "features" / key
 
 
-def _cache_file(folder: Path, path: str | Path) -> Path:
-    stat = os.stat(path)
-    identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
-    return folder / f"{Path(path).stem}-{hashlib.sha1(identity.encode()).hexdigest()[:16]}.npy"
+def cache_files(clip_paths, profile: str | Profile) -> list[Path]:
+    """The cache entry of each clip: named by its path, size and modification time, so a
+    rewritten clip never reuses the log-mel of its previous content."""
+    folder = cache_folder(profile)
+    files = []
+    for path in clip_paths:
+        stat = os.stat(path)
+        identity = f"{Path(path).resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        files.append(folder / f"{Path(path).stem}-{hashlib.sha1(identity.encode()).hexdigest()[:16]}.npy")
+    return files
 
 
 def _read_cached(file: Path, shape: tuple[int, int]) -> np.ndarray | None:
@@ -144,13 +150,12 @@ def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int |
     Missing entries are computed by `workers` processes (default: all cores) with a progress bar.
     """
     profile = get_profile(profile)
-    folder = cache_folder(profile)
-    folder.mkdir(parents=True, exist_ok=True)
+    cache_folder(profile).mkdir(parents=True, exist_ok=True)
     shape = (profile.features.n_mels, frame_count(profile))
-    files = [_cache_file(folder, path) for path in clip_paths]
+    files = cache_files(clip_paths, profile)
     out = np.empty((len(files),) + shape, dtype=np.float32)
     missing = []
-    for k, (path, file) in enumerate(zip(clip_paths, files)):
+    for k, file in enumerate(files):
         matrix = _read_cached(file, shape)
         if matrix is None:
             missing.append(k)

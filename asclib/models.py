@@ -264,8 +264,9 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def layer_table(model: nn.Module, frames: int) -> "pandas.DataFrame":
-    """The model's main layers with their output shapes for one input of `frames` frames.
+def layer_table(model: nn.Module, frames: int):
+    """The model's main layers with their output shapes for one input of `frames` frames
+    (a pandas DataFrame).
 
     ResNet rows describe one of the two frequency paths (the other is identical), then the head.
     """

@@ -124,11 +124,12 @@ class MixupBatches:
 
 @dataclass
 class TrainingSet:
-    """Training clips as cached log-mels (clips, mels, frames) and class indices."""
+    """Training clips as cached log-mels (clips, mels, frames) and class indices; the
+    fingerprint identifies the clips' contents (their feature-cache entries)."""
 
     log_mels: np.ndarray
     labels: np.ndarray
-    filenames: list[str]
+    fingerprint: str
 
 
 def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
@@ -142,8 +143,9 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
         rows.append(augment.load_augmented(profile, augmentations))
     rows = pd.concat(rows, ignore_index=True)
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
-    return TrainingSet(features.cached_log_mels(list(rows["path"]), profile), labels.astype(np.int64),
-                       list(rows["filename"]))
+    clip_paths = list(rows["path"])
+    fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
+    return TrainingSet(features.cached_log_mels(clip_paths, profile), labels.astype(np.int64), fingerprint)
 
 
 def _device() -> torch.device:
@@ -175,7 +177,7 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
     key = config_hash({"name": name, "classes": n_classes, "profile": profile.name,
                        "models": config_hash(profile.models), "train": config_hash(profile.train),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
-                       "seed": seed, "clips": config_hash(data.filenames)})
+                       "seed": seed, "clips": data.fingerprint})
     return paths(profile).runs / f"{name}-{n_classes}c-{key}"
 
 
@@ -216,7 +218,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     optimizer = _optimizer(model, name, profile)
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
     batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
-    history, epoch = [], 0
+    history, done = [], 0
     if (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
         model.load_state_dict(state["model"])
@@ -224,12 +226,12 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
         batches.load_state_dict(state["batches"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        history, epoch = state["history"], state["epoch"]
+        history, done = state["history"], state["epoch"]
 
     start = time.perf_counter()
-    last = epochs if stop_after is None else min(epochs, epoch + stop_after)
-    bar = tqdm(total=(last - epoch) * steps, desc=f"{name} {n_classes} classes", unit="step", disable=not progress)
-    for epoch in range(epoch, last):
+    last = epochs if stop_after is None else min(epochs, done + stop_after)
+    bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step", disable=not progress)
+    for epoch in range(done, last):
         model.train()
         for step in range(epoch * steps, (epoch + 1) * steps):
             lr = learning_rate(step, steps, profile, keras_decay)

@@ -120,3 +120,11 @@ def test_corrupt_cache_entry_is_detected_and_recomputed(clips):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         features.cached_log_mels(clips, "quick", workers=1, progress=False)
+
+
+def test_a_rewritten_clip_gets_a_new_cache_entry(clips):
+    before = features.cache_files(clips, "quick")
+    sf.write(clips[0], np.zeros(64_000, np.float32), 16_000)
+    after = features.cache_files(clips, "quick")
+    assert before[0] != after[0] and before[1:] == after[1:]
+    assert not features.cached_log_mels(clips[:1], "quick", workers=1, progress=False).any()  # silence now
