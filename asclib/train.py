@@ -248,7 +248,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
             optimizer.step()
             history.append((step, epoch, lr, loss.item()))
             bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}")
+            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
         _save(folder, model, optimizer, batches, rng, history, epoch + 1, _metadata(name, n_classes, profile))
     bar.close()
     model.eval()
