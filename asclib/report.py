@@ -79,6 +79,7 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     if only and not selected:
         raise ValueError(f"no notebook in {NOTEBOOK_DIR} starts with any of {only}")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
+    commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if name == "quick" else results / "notebooks" / notebook.name
@@ -92,7 +93,7 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
             _drop_run_metadata(temporary)
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
-    return write_manifest(name, parameters, timings)
+    return write_manifest(name, parameters, timings, commit)
 
 
 def _drop_run_metadata(path: Path) -> None:
@@ -117,6 +118,7 @@ def _drop_run_metadata(path: Path) -> None:
 
 
 def _git_commit() -> str:
+    """HEAD, marked "-dirty" when the library or the notebooks differ from it."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()
@@ -127,7 +129,7 @@ def _git_commit() -> str:
     return commit + ("-dirty" if dirty.strip() else "")
 
 
-def write_manifest(profile: str, parameters: dict, timings: dict) -> Path:
+def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -> Path:
     """Write `results/<profile>/manifest.json`; notebooks not run this time keep their entry."""
     import torch
 
@@ -141,7 +143,7 @@ def write_manifest(profile: str, parameters: dict, timings: dict) -> Path:
     }
     manifest = {
         "profile": profile,
-        "git_commit": _git_commit(),
+        "git_commit": commit,
         "parameters": parameters,
         "python": platform.python_version(),
         "torch": torch.__version__,
