@@ -152,6 +152,13 @@ def _device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def device_name() -> str:
+    """What training runs on: the GPU's name, or the CPU and its thread count."""
+    if torch.cuda.is_available():
+        return torch.cuda.get_device_name()
+    return f"CPU ({torch.get_num_threads()} threads)"
+
+
 def _batch(data: TrainingSet, chosen: np.ndarray, n_classes: int, use_spec_augment: bool,
            profile: Profile, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     x = features.network_inputs(data.log_mels[chosen])
@@ -170,7 +177,7 @@ class Run:
     model: torch.nn.Module
     history: pd.DataFrame
     folder: Path
-    seconds: float  # training time of this call (0 when the finished run was loaded)
+    seconds: float  # training time of the whole run, over all the calls that trained it
 
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet) -> Path:
@@ -218,7 +225,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     optimizer = _optimizer(model, name, profile)
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
     batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
-    history, done = [], 0
+    history, done, seconds = [], 0, 0.0
     if (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
         model.load_state_dict(state["model"])
@@ -226,7 +233,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
         batches.load_state_dict(state["batches"])
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
-        history, done = state["history"], state["epoch"]
+        history, done, seconds = state["history"], state["epoch"], state["seconds"]
 
     start = time.perf_counter()
     last = epochs if stop_after is None else min(epochs, done + stop_after)
@@ -249,17 +256,19 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
             history.append((step, epoch, lr, loss.item()))
             bar.update()
             bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
-        _save(folder, model, optimizer, batches, rng, history, epoch + 1, _metadata(name, n_classes, profile))
+        seconds += time.perf_counter() - start
+        start = time.perf_counter()
+        _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile))
     bar.close()
     model.eval()
     table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
-    return Run(name, n_classes, model, table, folder, time.perf_counter() - start)
+    return Run(name, n_classes, model, table, folder, seconds)
 
 
-def _save(folder, model, optimizer, batches, rng, history, epoch, metadata) -> None:
+def _save(folder, model, optimizer, batches, rng, history, epoch, seconds, metadata) -> None:
     state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
              "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
-             "epoch": epoch, "metadata": metadata}
+             "epoch": epoch, "seconds": seconds, "metadata": metadata}
     with atomic_path(folder / CHECKPOINT) as temporary:
         torch.save(state, temporary)
 

@@ -98,7 +98,7 @@ def test_a_finished_run_is_loaded_not_retrained(data, monkeypatch):
     done = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
     monkeypatch.setattr(train.KerasSGD, "step", lambda self: pytest.fail("trained again"))
     loaded = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
-    assert len(loaded.history) == len(done.history)
+    assert len(loaded.history) == len(done.history) and loaded.seconds == done.seconds > 0
     assert all(torch.equal(a, b) for a, b in zip(done.model.state_dict().values(), loaded.model.state_dict().values()))
 
 
