@@ -24,7 +24,8 @@ def log_mels(panels: dict[str, np.ndarray], profile: str | Profile,
     seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
     for axis, (title, matrix) in zip(axes.flat, panels.items()):
         extent = (0, matrix.shape[1] * seconds_per_frame, 0, matrix.shape[0])
-        axis.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=0, vmax=1)
+        axis.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="magma", vmin=0, vmax=1,
+                    interpolation="nearest")  # crisp bins, and PNGs that compress
         axis.set_title(title, fontsize=10)
         panel_events = (events or {}).get(title)
         for level, event in enumerate([] if panel_events is None else panel_events.itertuples()):
@@ -51,7 +52,8 @@ def channels(inputs: np.ndarray, profile: str | Profile, title: str = "") -> plt
         limit = np.abs(matrix).max() if name != names[0] else 1.0
         low = 0.0 if name == names[0] else -limit
         image = axis.imshow(matrix, origin="lower", aspect="auto", cmap="magma" if low == 0 else "coolwarm",
-                            vmin=low, vmax=limit, extent=(0, matrix.shape[1] * seconds_per_frame, 0, matrix.shape[0]))
+                            vmin=low, vmax=limit, extent=(0, matrix.shape[1] * seconds_per_frame, 0, matrix.shape[0]),
+                            interpolation="nearest")
         axis.set(title=name, xlabel="time (s)")
         figure.colorbar(image, ax=axis, fraction=0.046)
     axes[0].set_ylabel("mel band")
