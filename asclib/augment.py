@@ -25,7 +25,7 @@ from scipy import signal
 
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
-from asclib.data import load_audio, load_index
+from asclib.data import load_audio, load_index, parallel_pairs
 from asclib.files import atomic_path, folder_is_current
 from asclib.parallel import process_map
 
@@ -100,20 +100,16 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
     """
     profile = get_profile(profile)
     train = index[index["split"] == "train"]
-    stems = train["filename"].str.rsplit("-", n=1).str[0]
-    by_stem = train.assign(stem=stems).set_index(["stem", "device"])["path"]
-    a_paths = by_stem.xs("a", level="device")
     rng = np.random.default_rng([seed, 11])
     ratios = []
     for device in TRAINING_DEVICES_BUT_A:
-        if device not in by_stem.index.get_level_values("device"):
+        pairs = parallel_pairs(train, device)
+        if pairs.empty:
             continue
-        pairs = by_stem.xs(device, level="device")
-        pairs = pairs[pairs.index.isin(a_paths.index)]
         chosen = rng.permutation(len(pairs))[: profile.augment.correction_pairs_per_device]
-        for stem in pairs.index[np.sort(chosen)]:
-            device_mag = np.abs(_stft(load_audio(pairs[stem], profile), profile))
-            a_mag = np.abs(_stft(load_audio(a_paths[stem], profile), profile))
+        for a_path, device_path in pairs.iloc[np.sort(chosen)].itertuples(index=False):
+            device_mag = np.abs(_stft(load_audio(device_path, profile), profile))
+            a_mag = np.abs(_stft(load_audio(a_path, profile), profile))
             ratios.append((device_mag / np.maximum(a_mag, 1e-10)).mean(axis=1))
     if not ratios:
         raise ValueError("spectrum correction needs parallel training recordings of device A and "

@@ -218,6 +218,20 @@ def load_index(data_dir: str | Path | None = None, profile: str | Profile = "qui
     ]
 
 
+def recording_stems(filenames: pd.Series) -> pd.Series:
+    """Each file name without its device suffix: parallel recordings of a segment share it."""
+    return filenames.str.rsplit("-", n=1).str[0]
+
+
+def parallel_pairs(index: pd.DataFrame, device: str) -> pd.DataFrame:
+    """Paths of the device-A and `device` recordings of the same segments: one row per segment
+    (indexed by stem, sorted), columns "a" and `device`; empty when there are none."""
+    stems = recording_stems(index["filename"])
+    paths_of = {d: pd.Series(index["path"].to_numpy()[mask], index=stems[mask].to_numpy())
+                for d in ("a", device) for mask in [(index["device"] == d).to_numpy()]}
+    return pd.concat(paths_of, axis=1, join="inner").sort_index()
+
+
 def load_events(data_dir: str | Path) -> pd.DataFrame:
     """The sound events of every clip (synthetic corpus only): filename, onset, offset, event_label.
 

@@ -130,15 +130,10 @@ def parallel_response(index, device: str, profile, max_pairs: int = 60) -> tuple
     set and on the synthetic corpus alike; it is how the data reveal a device's response.
     """
     from asclib.config import get_profile
-    from asclib.data import load_audio
+    from asclib.data import load_audio, parallel_pairs
 
     profile = get_profile(profile)
-    stems = index["filename"].str.rsplit("-", n=1).str[0]
-    twins = index.assign(stem=stems).pivot_table(index="stem", columns="device", values="path",
-                                                 aggfunc="first", observed=False)
-    if device not in twins or "a" not in twins:
-        raise ValueError(f"no parallel recordings of devices a and {device!r} in this index")
-    pairs = twins[["a", device]].dropna().head(max_pairs)
+    pairs = parallel_pairs(index, device).head(max_pairs)
     if pairs.empty:
         raise ValueError(f"no parallel recordings of devices a and {device!r} in this index")
     sr, n_fft = profile.audio.sample_rate, profile.features.n_fft
