@@ -25,7 +25,7 @@ from scipy import signal
 
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
-from asclib.data import load_audio, load_index, parallel_pairs
+from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
 from asclib.files import atomic_path, folder_is_current
 from asclib.parallel import process_map
 
@@ -70,7 +70,6 @@ def mixup(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, alpha:
 # --------------------------------------------------------------------------------------------
 # Offline augmentations: each takes (audio, sr, rng, context) and returns (audio, parameters)
 
-TRAINING_DEVICES_BUT_A = ("b", "c", "s1", "s2", "s3")
 # SoX compand transfer curves of the reference's "mardy" family (spec 6.2): (points, gain dB)
 DRC_SETS = (
     Compander(((-90, -70), (-60, -40), (0, 0)), 2),
@@ -102,7 +101,7 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
     train = index[index["split"] == "train"]
     rng = np.random.default_rng([seed, 11])
     ratios = []
-    for device in TRAINING_DEVICES_BUT_A:
+    for device in MINOR_TRAINING_DEVICES:
         pairs = parallel_pairs(train, device)
         if pairs.empty:
             continue
@@ -113,7 +112,7 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
             ratios.append((device_mag / np.maximum(a_mag, 1e-10)).mean(axis=1))
     if not ratios:
         raise ValueError("spectrum correction needs parallel training recordings of device A and "
-                         f"at least one of {TRAINING_DEVICES_BUT_A}; this index has none")
+                         f"at least one of {MINOR_TRAINING_DEVICES}; this index has none")
     return np.mean(ratios, axis=0)
 
 

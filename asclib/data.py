@@ -40,6 +40,7 @@ COARSE_OF = {
 }
 DEVICES = ("a", "b", "c", "s1", "s2", "s3", "s4", "s5", "s6")
 DEVICE_GROUPS = ("A", "B&C", "s1-s3", "s4-s6")
+MINOR_TRAINING_DEVICES = ("b", "c", "s1", "s2", "s3")  # in training besides A, about 5 % each
 GROUP_OF = {"a": "A", "b": "B&C", "c": "B&C", "s1": "s1-s3", "s2": "s1-s3", "s3": "s1-s3",
             "s4": "s4-s6", "s5": "s4-s6", "s6": "s4-s6"}
 SPLITS = ("train", "evaluate", "unused")

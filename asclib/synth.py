@@ -27,11 +27,10 @@ import soundfile as sf
 
 from asclib import devices, scenes
 from asclib.config import Profile, config_hash, get_profile, paths
-from asclib.data import DEVICES, SCENES
+from asclib.data import DEVICES, MINOR_TRAINING_DEVICES, SCENES
 from asclib.files import atomic_path, folder_is_current
 from asclib.parallel import process_map
 
-MINOR_TRAIN_DEVICES = ("b", "c", "s1", "s2", "s3")
 MANIFEST = "corpus.json"
 EVENTS_FILE = "events.tsv"
 
@@ -74,7 +73,7 @@ def plan_corpus(profile: str | Profile = "quick", seed: int = 0) -> pd.DataFrame
     for scene in SCENES:  # distinct segments for each minor training device, like the real set
         pool = segments[(segments["scene"] == scene) & (segments["split"] == "train")]
         chosen = rng.permutation(pool.index.to_numpy())
-        for k, device in enumerate(MINOR_TRAIN_DEVICES):
+        for k, device in enumerate(MINOR_TRAINING_DEVICES):
             picked = chosen[k * config.minor_segments:(k + 1) * config.minor_segments]
             clips.append(segments.loc[picked].assign(device=device))
     plan = pd.concat(clips, ignore_index=True)
