@@ -6,15 +6,24 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= quick
+# The authors' released scores (notebook 11) are read from ../shared when it is there;
+# without it, notebook 11 downloads them at a pinned commit and checks their SHA-256.
+SHARED_RELEASED := $(abspath ../shared/reference/hu2021-released)
+ifneq ($(wildcard $(SHARED_RELEASED)/class10_results_acc0.794.txt),)
+export ASC_RELEASED_DIR ?= $(SHARED_RELEASED)
+endif
 
-.PHONY: reproduce test env clean-env
+.PHONY: reproduce test env lock clean-env
 
 env: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Exact versions from requirements.lock (the ones the committed results were made with), then
+# asclib itself without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 reproduce: $(STAMP)
@@ -22,6 +31,12 @@ reproduce: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Rewrite requirements.lock from the current environment (after changing pyproject.toml).
+lock: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	{ sed -n '1,3p' requirements.lock; $(BIN)/python -m pip freeze --exclude-editable | sed 's/+cpu$$//'; } > requirements.lock.tmp
+	mv requirements.lock.tmp requirements.lock
 
 clean-env:
 	rm -rf $(VENV)

@@ -17,6 +17,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     run.add_argument("--seed", type=int, default=0)
     run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these")
+    run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="extra",
+                     help="another notebook parameter (YAML value), given to the notebooks that declare it")
 
     show = commands.add_parser("index", help="summarise a dataset folder in the DCASE layout")
     show.add_argument("data_dir", nargs="?", default=None)
@@ -34,7 +36,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "reproduce":
         from asclib.report import reproduce
 
-        manifest = reproduce(args.profile, args.data_dir, args.seed, args.only)
+        manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra))
         print(f"manifest written to {manifest}")
     elif args.command == "index":
         from asclib.data import load_index
@@ -43,6 +45,19 @@ def _run(args: argparse.Namespace) -> int:
         print(index.pivot_table(index="device", columns="split", values="filename",
                                 aggfunc="count", observed=False).to_string())
     return 0
+
+
+def _assignments(items: list[str]) -> dict:
+    """`NAME=VALUE` strings to a dict, each value read as YAML (numbers, true/false, null, text)."""
+    import yaml
+
+    values = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.isidentifier():
+            raise ValueError(f"--set expects NAME=VALUE with NAME a Python identifier, got {item!r}")
+        values[name] = yaml.safe_load(value)
+    return values
 
 
 if __name__ == "__main__":

@@ -64,10 +64,10 @@ class CorpusConfig:
     cities: tuple[str, ...] = ("barcelona", "helsinki", "lisbon", "london", "lyon",
                                "milan", "paris", "prague", "stockholm", "vienna")
     train_locations: int = 9
-    evaluate_locations: int = 3
+    evaluate_locations: int = 6
     train_segments: int = 90
     minor_segments: int = 6
-    evaluate_segments: int = 9
+    evaluate_segments: int = 30
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Accuracy the way the paper reports it: per device, per device group, overall (notebooks 01, 04-09).
+"""Accuracy the way the paper reports it (per device, per device group, overall), log loss, and
+a paired bootstrap of the difference between two systems (notebooks 01, 04-09, 11).
 
 Prediction tables have one row per evaluation clip with at least `device` and `correct`.
 """
@@ -10,9 +11,13 @@ import pandas as pd
 
 from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
 
+EPSILON = 1e-15  # log loss clips probabilities at this floor (as scikit-learn did)
+CONFIDENCE = 0.95  # of the bootstrap's percentile interval
 
-def accuracy_by_device(table: pd.DataFrame, label: str = "accuracy %") -> pd.DataFrame:
-    """One row: accuracy (%) on each device, each group (A, B&C, s1-s3, s4-s6) and overall.
+
+def accuracy_by_device(table: pd.DataFrame, label: str = "accuracy %", decimals: int | None = 1) -> pd.DataFrame:
+    """One row: accuracy (%) on each device, each group (A, B&C, s1-s3, s4-s6) and overall,
+    rounded to `decimals` (None: not rounded).
 
     Group accuracies average their devices' clips; with the same number of clips per device
     (the DCASE evaluation split), that is the mean of the devices' accuracies.
@@ -24,7 +29,66 @@ def accuracy_by_device(table: pd.DataFrame, label: str = "accuracy %") -> pd.Dat
     row = {**{d: per_device.get(d, np.nan) for d in DEVICES},
            **{g: per_group.get(g, np.nan) for g in DEVICE_GROUPS},
            "overall": correct.mean()}
-    return (pd.Series(row) * 100).round(1).to_frame(label).T
+    row = pd.Series(row) * 100
+    return (row if decimals is None else row.round(decimals)).to_frame(label).T
+
+
+def log_loss(probabilities: np.ndarray, true_index: np.ndarray) -> float:
+    """Mean over clips of -ln p(true class), with p clipped below at EPSILON (notebooks 07, 08, 11).
+
+    `probabilities` is (clips, classes) with rows summing to one; `true_index` the column of
+    each clip's true class.
+    """
+    probabilities, true_index = np.asarray(probabilities, dtype=float), np.asarray(true_index)
+    if probabilities.ndim != 2 or true_index.shape != (len(probabilities),):
+        raise ValueError(f"log_loss needs probabilities of shape (clips, classes) and one true index "
+                         f"per clip; got shapes {probabilities.shape} and {true_index.shape}")
+    if len(true_index) and not (0 <= true_index.min() and true_index.max() < probabilities.shape[1]):
+        raise ValueError(f"log_loss: true class indices must lie in 0..{probabilities.shape[1] - 1}, "
+                         f"got {true_index.min()}..{true_index.max()}")
+    chosen = probabilities[np.arange(len(true_index)), true_index]
+    return float(-np.log(np.clip(chosen, EPSILON, None)).mean())
+
+
+def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Accuracy gain of system b over system a (percentage points) per device group and overall,
+    with a percentile interval at CONFIDENCE (notebooks 07, 08, 11).
+
+    Evaluation clips are resampled with replacement within each device (each device keeps its
+    clip count), and the same resample is applied to both systems, so the interval reflects
+    the clips both were tested on. Columns: gain (on the clips as they are), low, high, and
+    distinguishable (the interval excludes zero). Same seed, same result.
+    """
+    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
+    devices = np.asarray(devices).astype(str)
+    if not len(a) == len(b) == len(devices):
+        raise ValueError(f"paired_bootstrap needs one value per clip in each input; got {len(a)} "
+                         f"(system a), {len(b)} (system b) and {len(devices)} (devices)")
+    if n_resamples < 1:
+        raise ValueError(f"paired_bootstrap: n_resamples must be at least 1, got {n_resamples}")
+    unknown = sorted(set(devices) - set(DEVICES))
+    if unknown:
+        raise ValueError(f"paired_bootstrap: unknown device(s) {unknown}; expected some of {DEVICES}")
+    rng = np.random.default_rng(seed)
+    gain = b - a
+    sums, counts = {}, {}  # per device: resampled sums of the gain, and the clip count
+    for device in DEVICES:
+        clips = gain[devices == device]
+        if len(clips):
+            draws = rng.integers(0, len(clips), size=(n_resamples, len(clips)))
+            sums[device], counts[device] = clips[draws].sum(axis=1), len(clips)
+    members = {group: [d for d in sums if GROUP_OF[d] == group] for group in DEVICE_GROUPS}
+    members = {**{g: m for g, m in members.items() if m}, "overall": list(sums)}
+    tail = (1 - CONFIDENCE) / 2 * 100
+    rows = {}
+    for group, group_devices in members.items():
+        n = sum(counts[d] for d in group_devices)
+        resampled = sum(sums[d] for d in group_devices) / n * 100
+        low, high = np.percentile(resampled, [tail, 100 - tail])
+        rows[group] = {"gain": gain[np.isin(devices, group_devices)].mean() * 100, "low": low, "high": high}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table["distinguishable"] = (table["low"] > 0) | (table["high"] < 0)
+    return table
 
 
 def confusion(true: pd.Series, predicted: pd.Series, classes) -> pd.DataFrame:
@@ -33,3 +97,14 @@ def confusion(true: pd.Series, predicted: pd.Series, classes) -> pd.DataFrame:
                         pd.Categorical(predicted.astype(str), categories=classes), dropna=False)
     table.index.name, table.columns.name = "true", "predicted"
     return table
+
+
+def check_plausible(table: pd.DataFrame, n_classes: int) -> None:
+    """Guard of every notebook that reports accuracies (04-08): each row's overall accuracy is
+    above twice chance and device A is not below the unseen devices s4-s6. Wide on purpose:
+    a broken pipeline (clips paired with the wrong labels or scores) fails it, a CPU's last
+    decimals do not. Raises AssertionError naming the row."""
+    for name, row in table.iterrows():
+        assert row["overall"] > 2 * 100 / n_classes, (
+            f"{name}: overall accuracy {row['overall']} % is not above twice chance ({2 * 100 / n_classes:.1f} %)")
+        assert row["A"] >= row["s4-s6"], f"{name}: device A ({row['A']} %) scores below the unseen s4-s6 ({row['s4-s6']} %)"

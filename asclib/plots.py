@@ -103,6 +103,29 @@ def training_curves(history: pd.DataFrame, title: str) -> plt.Figure:
     return figure
 
 
+def gains(gain_table: pd.DataFrame, title: str) -> plt.Figure:
+    """Gains with their intervals (`tables.gains`): one marker and error bar per comparison and
+    device group, a line at zero; an interval crossing the line is not distinguishable from it."""
+    comparisons = list(dict.fromkeys(gain_table.index.droplevel("group")))
+    groups = list(dict.fromkeys(gain_table.index.get_level_values("group")))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 0.35 * len(comparisons)), 3.6))
+    width = 0.8 / len(comparisons)
+    for k, (system, baseline) in enumerate(comparisons):
+        rows = ((gain_table.index.get_level_values("system") == system)
+                & (gain_table.index.get_level_values("compared with") == baseline))
+        block = gain_table[rows].droplevel(["system", "compared with"]).reindex(groups)
+        x = np.arange(len(groups)) - 0.4 + width * (k + 0.5)
+        axis.errorbar(x, block["gain"], yerr=[block["gain"] - block["low"], block["high"] - block["gain"]],
+                      fmt="o", capsize=3, label=f"{system} vs {baseline}")
+    axis.axhline(0, color="black", lw=0.8)
+    axis.set_xticks(np.arange(len(groups)), groups)
+    axis.set(title=title, ylabel="accuracy gain (points), 95 % CI")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=7, ncol=2 if len(comparisons) > 3 else 1)
+    figure.tight_layout()
+    return figure
+
+
 def histogram(values, title: str, xlabel: str, bins: int = 10) -> plt.Figure:
     """A histogram of `values`."""
     figure, axis = plt.subplots(figsize=(6, 3.2))

@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -51,8 +52,37 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 def _cell(value) -> str:
     if isinstance(value, float):
-        return "–" if value != value else f"{value:.1f}"  # NaN: not reported
+        return "–" if value != value else f"{round(value, 3):g}"  # NaN: not reported
     return str(value)
+
+
+README = PROJECT_ROOT / "README.md"
+# A README block that the reproduce command fills: the tables of results/<profile>/ matching
+# the pattern (CSV files, rows concatenated in name order), rendered as Markdown.
+_README_BLOCK = re.compile(r"(<!-- results: (?P<pattern>[^ ]+) -->\n).*?(<!-- /results -->)", re.S)
+
+
+def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
+    """Rewrite every `<!-- results: PATTERN -->` ... `<!-- /results -->` block of `readme` from
+    the CSV tables of `results/<profile>/` matching PATTERN, so that the README's numbers are
+    always the committed results'. Returns the patterns filled; a pattern matching no file is
+    an error (and the README is left as it was)."""
+    results = paths(profile).results
+
+    def fill(match: re.Match) -> str:
+        files = sorted(results.glob(match["pattern"]))
+        if not files:
+            raise FileNotFoundError(f"{readme}: the results block {match['pattern']!r} matches no file "
+                                    f"under {results}; run the notebook that writes it first")
+        table = pd.concat([pd.read_csv(file, index_col=0) for file in files])
+        return match[1] + markdown_table(table) + match[3]
+
+    text = readme.read_text()
+    updated = _README_BLOCK.sub(fill, text)
+    if updated != text:
+        with atomic_path(readme) as temporary:
+            temporary.write_text(updated)
+    return [match["pattern"] for match in _README_BLOCK.finditer(text)]
 
 
 def save_figure(figure, name: str, profile: str) -> Path:
@@ -68,9 +98,21 @@ def notebooks() -> list[Path]:
     return sorted(NOTEBOOK_DIR.glob("[0-9][0-9]_*.ipynb"))
 
 
+def declared_parameters(notebook: Path) -> set[str]:
+    """The names assigned in `notebook`'s cell tagged `parameters`."""
+    import papermill
+
+    return set(papermill.inspect_notebook(str(notebook)))
+
+
 def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0,
-              only: list[str] | None = None) -> Path:
-    """Execute the notebooks (all, or those whose names start with an entry of `only`)."""
+              only: list[str] | None = None, extra: dict | None = None) -> Path:
+    """Execute the notebooks (all, or those whose names start with an entry of `only`).
+
+    Every notebook gets `profile`, `data_dir` and `seed`; each entry of `extra` goes to the
+    notebooks whose `parameters` cell declares it, and a name that no selected notebook
+    declares is refused before anything runs (papermill itself would only warn).
+    """
     import papermill
 
     name = get_profile(profile).name
@@ -78,6 +120,12 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     selected = [nb for nb in notebooks() if not only or any(nb.name.startswith(o) for o in only)]
     if only and not selected:
         raise ValueError(f"no notebook in {NOTEBOOK_DIR} starts with any of {only}")
+    declared = {notebook: declared_parameters(notebook) for notebook in selected}
+    unknown = sorted(set(extra or {}) - set().union(*declared.values()))
+    if unknown:
+        known = sorted(set().union(*declared.values()) - {"profile", "data_dir", "seed"})
+        raise ValueError(f"unknown notebook parameter(s) {', '.join(unknown)}: the selected notebooks "
+                         f"declare {', '.join(known) or 'nothing'} besides profile, data_dir and seed")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     timings = {}
@@ -86,14 +134,17 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         print(f"[{number}/{len(selected)}] {notebook.name} ({name} profile)", flush=True)
         start = time.perf_counter()
         with atomic_path(target) as temporary:
+            ours = {**parameters, **{k: v for k, v in (extra or {}).items() if k in declared[notebook]}}
             papermill.execute_notebook(
-                str(notebook), str(temporary), parameters=parameters, kernel_name="python3",
+                str(notebook), str(temporary), parameters=ours, kernel_name="python3",
                 cwd=str(NOTEBOOK_DIR), progress_bar=True,
             )
             _drop_run_metadata(temporary)
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
-    return write_manifest(name, parameters, timings, commit)
+    if name == "quick":
+        update_readme(name)
+    return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
 
 
 def _drop_run_metadata(path: Path) -> None:
@@ -129,6 +180,25 @@ def _git_commit() -> str:
     return commit + ("-dirty" if dirty.strip() else "")
 
 
+def cpu_model() -> str:
+    """The CPU's model name as the kernel reports it ("" where /proc/cpuinfo does not say)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+def installed_packages() -> dict[str, str]:
+    """Every installed distribution and its exact version, sorted by name."""
+    from importlib import metadata
+
+    versions = {dist.metadata["Name"].lower(): dist.version for dist in metadata.distributions()}
+    return dict(sorted(versions.items()))
+
+
 def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -> Path:
     """Write `results/<profile>/manifest.json`; notebooks not run this time keep their entry."""
     import torch
@@ -148,6 +218,12 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.machine(),
+        "cpu": cpu_model(),
+        # the kernels torch picked (e.g. AVX512 or AVX2): they decide the last bits of every
+        # float, which a short training run amplifies (README, "How far results move")
+        "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "torch_threads": torch.get_num_threads(),
+        "packages": installed_packages(),
         "notebook_seconds": {**previous, **timings},
         "files": files,
     }

@@ -62,6 +62,34 @@ def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay
     return (config.lr_min + (config.lr_max - config.lr_min) * cosine) / (1 + keras_decay * step)
 
 
+def cycle_ends(epochs: int) -> list[int]:
+    """The epochs at which a cosine cycle ends (2, 6, 14, 30, ...), up to `epochs`."""
+    ends, end, length = [], 2, 2
+    while end <= epochs:
+        ends.append(end)
+        length *= 2
+        end += length
+    return ends
+
+
+def plateau_table(history: pd.DataFrame) -> pd.DataFrame:
+    """Mean training loss over the last epoch of each finished cosine cycle, and its change from
+    the previous cycle's: the loss at the bottom of the learning rate, where cycles compare
+    fairly. A small last change means more training no longer improves the fit (notebooks 04-06)."""
+    per_epoch = history.groupby("epoch")["loss"].mean()
+    ends = cycle_ends(int(per_epoch.index.max()) + 1)
+    losses = per_epoch.loc[[end - 1 for end in ends]].to_numpy()
+    table = pd.DataFrame({"cycle end (epoch)": ends, "steps": [end * steps_in(history) for end in ends],
+                          "loss over its last epoch": losses.round(3)})
+    table["change from previous cycle %"] = (100 * table["loss over its last epoch"].pct_change()).round(1)
+    return table.set_index("cycle end (epoch)")
+
+
+def steps_in(history: pd.DataFrame) -> int:
+    """Steps per epoch of a training history."""
+    return int((history["epoch"] == history["epoch"].iloc[0]).sum())
+
+
 class KerasSGD(torch.optim.Optimizer):
     """SGD with momentum in Keras's form: v <- m v - lr (g + wd w); w <- w + v.
 
@@ -125,11 +153,13 @@ class MixupBatches:
 @dataclass
 class TrainingSet:
     """Training clips as cached log-mels (clips, mels, frames) and class indices; the
-    fingerprint identifies the clips' contents (their feature-cache entries)."""
+    fingerprint identifies the clips' contents (their feature-cache entries); `paths` names
+    the clip of each row (empty for data made in memory)."""
 
     log_mels: np.ndarray
     labels: np.ndarray
     fingerprint: str
+    paths: tuple[str, ...] = ()
 
 
 def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
@@ -145,7 +175,8 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
     clip_paths = list(rows["path"])
     fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
-    return TrainingSet(features.cached_log_mels(clip_paths, profile), labels.astype(np.int64), fingerprint)
+    return TrainingSet(features.cached_log_mels(clip_paths, profile), labels.astype(np.int64), fingerprint,
+                       tuple(clip_paths))
 
 
 def _device() -> torch.device:
@@ -307,6 +338,36 @@ def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profil
     with atomic_path(path) as temporary:
         predictions.to_csv(temporary, index=False, float_format="%.6f")
     return path
+
+
+NOTEBOOK_OF = {"resnet": "04_resnet", "fcnn": "05_fcnn", "fsfcnn": "06_fsfcnn"}  # who writes which predictions
+
+
+def load_predictions(name: str, n_classes: int, profile: str | Profile, index: pd.DataFrame) -> pd.DataFrame:
+    """Read the predictions of `name` (e.g. "fcnn") for `n_classes`, checked against `index`.
+
+    Refuses a missing file (saying which notebook writes it), a table of another class count,
+    and one whose clips are not exactly the evaluation split of `index` (made from another
+    profile or another corpus, or cut short).
+    """
+    profile = get_profile(profile)
+    path = paths(profile).results / "predictions" / f"{name}-{n_classes}c.csv"
+    if not path.is_file():
+        notebook = NOTEBOOK_OF.get(name, "the notebook that trains it")
+        raise FileNotFoundError(f"{path} is missing: notebook {notebook} writes it "
+                                f"(python -m asclib reproduce --profile {profile.name} --only {notebook[:2]})")
+    table = pd.read_csv(path)
+    expected = ["filename", "device", "label", *classes_of(n_classes)]
+    if list(table.columns) != expected:
+        raise ValueError(f"{path} has columns {list(table.columns)}; a {n_classes}-class prediction file has {expected}")
+    wanted = set(index.loc[index["split"] == "evaluate", "filename"])
+    found = set(table["filename"])
+    if found != wanted:
+        extra, missing = sorted(found - wanted), sorted(wanted - found)
+        raise ValueError(f"{path} does not cover the evaluation split of this {profile.name} dataset: "
+                         f"{len(extra)} clips not in it (first: {extra[:3]}), {len(missing)} of it missing "
+                         f"(first: {missing[:3]}); re-run notebook {NOTEBOOK_OF.get(name, name)}")
+    return table
 
 
 def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",

@@ -128,3 +128,79 @@ def test_predictions_are_one_row_per_clip_keyed_by_filename(tmp_path, monkeypatc
     assert np.allclose(predictions[list(train.classes_of(10))].sum(axis=1), 1, atol=1e-5)
     table = train.accuracy(predictions)
     assert set(table.columns) >= {"a", "s4", "A", "s4-s6", "overall"}
+
+
+def test_shuffling_the_index_keeps_each_filename_with_its_own_probabilities(tmp_path, monkeypatch, data):
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    import soundfile as sf
+
+    rows = []
+    for k in range(7):  # clips that differ in colour, so their probabilities differ
+        path = tmp_path / f"bus-espoo-1-{k}-a.wav"
+        white = np.random.default_rng(k).standard_normal(64_000)
+        audio = np.cumsum(white) * 0.01 if k % 2 else white
+        sf.write(path, (audio / np.abs(audio).max() * 0.5).astype(np.float32), 16_000)
+        rows.append({"filename": f"audio/{path.name}", "path": str(path), "device": "a", "scene": "bus"})
+    index = pd.DataFrame(rows)
+    model = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False).model
+    ordered = train.predict(model, index, 10, TINY_TRAINING, batch_size=3).set_index("filename")
+    shuffled = train.predict(model, index.sample(frac=1, random_state=4), 10, TINY_TRAINING,
+                             batch_size=3).set_index("filename")
+    pd.testing.assert_frame_equal(ordered, shuffled.loc[ordered.index], atol=1e-6)
+    assert ordered[list(train.classes_of(10))].duplicated().sum() == 0  # really clip-specific
+
+
+def test_accuracy_is_the_share_of_argmax_hits_per_device_and_group():
+    classes = list(train.classes_of(3))
+    hit, miss = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]  # true class "indoor" for every clip
+    rows = [("a", hit), ("a", hit), ("a", miss), ("a", hit),  # a: 3/4
+            ("b", hit), ("b", miss), ("c", miss), ("c", miss),  # b: 1/2, c: 0/2, B&C: 1/4
+            ("s4", hit), ("s4", hit)]  # s4: 2/2
+    table = pd.DataFrame([{"filename": f"f{i}", "device": d, "label": "indoor", **dict(zip(classes, p))}
+                          for i, (d, p) in enumerate(rows)])
+    result = train.accuracy(table).iloc[0]
+    assert (result["a"], result["b"], result["c"], result["s4"]) == (75.0, 50.0, 0.0, 100.0)
+    assert (result["A"], result["B&C"], result["s4-s6"], result["overall"]) == (75.0, 25.0, 100.0, 60.0)
+    assert np.isnan(result["s1"]) and np.isnan(result["s1-s3"])
+
+
+def _write_predictions(results, name, rows):
+    folder = results / "quick" / "predictions"
+    folder.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
+
+
+def test_load_predictions_refuses_missing_foreign_and_wrong_class_files(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path))
+    index = pd.DataFrame({"filename": ["audio/x-a.wav", "audio/y-b.wav", "audio/z-a.wav"],
+                          "split": ["evaluate", "evaluate", "train"]})
+    with pytest.raises(FileNotFoundError, match="notebook 05_fcnn writes it"):
+        train.load_predictions("fcnn", 3, "quick", index)
+    three = {c: 1 / 3 for c in train.classes_of(3)}
+    rows = [{"filename": f, "device": "a", "label": "indoor", **three} for f in ("audio/x-a.wav", "audio/y-b.wav")]
+    _write_predictions(tmp_path, "fcnn-3c", rows)
+    assert len(train.load_predictions("fcnn", 3, "quick", index)) == 2
+    _write_predictions(tmp_path, "fcnn-10c", rows)  # a 3-class table under a 10-class name
+    with pytest.raises(ValueError, match="a 10-class prediction file has"):
+        train.load_predictions("fcnn", 10, "quick", index)
+    _write_predictions(tmp_path, "resnet-3c", rows[:1] + [{**rows[1], "filename": "audio/other-s4.wav"}])
+    with pytest.raises(ValueError, match=r"does not cover the evaluation split.*1 clips not in it.*1 of it missing"):
+        train.load_predictions("resnet", 3, "quick", index)
+
+
+@pytest.mark.parametrize("n_classes", [10, 3])
+def test_training_set_keeps_each_clip_with_its_label_and_its_features(tiny_corpus, tmp_path, monkeypatch, n_classes):
+    from asclib import data as asc_data, features
+    from conftest import TINY
+
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    index = asc_data.load_index(tiny_corpus, TINY).sample(frac=1, random_state=1)  # any row order
+    training = train.training_set(index, n_classes, TINY, augmentations=())
+    by_path = index.set_index("path")
+    assert len(training.paths) == len(training.labels) == (index["split"] == "train").sum()
+    column = train.target_column(n_classes)
+    expected = [train.classes_of(n_classes).index(str(by_path.loc[p, column])) for p in training.paths]
+    assert list(training.labels) == expected
+    for row in (0, len(training.paths) // 2, len(training.paths) - 1):
+        audio = asc_data.load_audio(training.paths[row], TINY)
+        assert np.allclose(training.log_mels[row], features.log_mel(audio, TINY), atol=1e-6)

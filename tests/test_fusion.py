@@ -1,0 +1,180 @@
+"""Ensembles and two-stage fusion joined by filename: hand-computed values and every refusal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from asclib import fusion
+from asclib.data import COARSE_CLASSES, SCENES
+from asclib.fusion import FusionError
+
+
+def _table(rows: dict[str, dict[str, float]], classes=SCENES) -> pd.DataFrame:
+    """A probability table from {filename: {class: probability}}; unnamed classes get 0."""
+    table = pd.DataFrame([{c: row.get(c, 0.0) for c in classes} for row in rows.values()],
+                         index=pd.Index(list(rows), name="filename"))
+    return table
+
+
+P10 = _table({"y.wav": {c: 0.1 for c in SCENES},
+              "x.wav": {"airport": 0.5, "bus": 0.3, "park": 0.2}})
+P3 = _table({"x.wav": {"indoor": 0.2, "outdoor": 0.3, "transportation": 0.5},
+             "y.wav": {"indoor": 1.0}}, COARSE_CLASSES)
+
+
+def test_two_stage_by_hand():
+    fused = fusion.two_stage(P10, P3)
+    # x: airport 0.5 x 0.2 = 0.1, bus 0.3 x 0.5 = 0.15, park 0.2 x 0.3 = 0.06; total 0.31
+    # y: the three indoor scenes 0.1 x 1 each, the rest 0; total 0.3
+    expected = _table({"x.wav": {"airport": 0.1 / 0.31, "bus": 0.15 / 0.31, "park": 0.06 / 0.31},
+                       "y.wav": {"airport": 1 / 3, "metro_station": 1 / 3, "shopping_mall": 1 / 3}})
+    pd.testing.assert_frame_equal(fused, expected)
+    assert fusion.decisions(fused).to_dict() == {"x.wav": "bus", "y.wav": "airport"}
+
+
+def test_row_order_never_matters():
+    shuffled = P3.iloc[::-1]
+    pd.testing.assert_frame_equal(fusion.two_stage(P10, shuffled), fusion.two_stage(P10, P3))
+    other = _table({"x.wav": {"bus": 1.0}, "y.wav": {"tram": 1.0}})
+    pd.testing.assert_frame_equal(fusion.ensemble([P10, other.iloc[::-1]]), fusion.ensemble([P10, other]))
+
+
+def test_ensemble_is_the_mean_sorted_by_filename():
+    a = _table({"y.wav": {"indoor": 0.6, "outdoor": 0.4}, "x.wav": {"transportation": 1.0}}, COARSE_CLASSES)
+    b = _table({"x.wav": {"indoor": 0.5, "transportation": 0.5}, "y.wav": {"outdoor": 1.0}}, COARSE_CLASSES)
+    expected = _table({"x.wav": {"indoor": 0.25, "transportation": 0.75},
+                       "y.wav": {"indoor": 0.3, "outdoor": 0.7}}, COARSE_CLASSES)
+    pd.testing.assert_frame_equal(fusion.ensemble([a, b]), expected)
+
+
+def test_columns_come_back_in_canonical_order():
+    reordered = P3[list(reversed(COARSE_CLASSES))]
+    assert list(fusion.check_probabilities(reordered).columns) == list(COARSE_CLASSES)
+
+
+def test_oracle_by_hand():
+    truth = pd.Series({"y.wav": "outdoor", "x.wav": "transportation"})
+    # x: only bus (0.3) is a transportation scene with a score; y: four outdoor scenes, 0.1 each
+    expected = _table({"x.wav": {"bus": 1.0},
+                       "y.wav": {c: 0.25 for c in ("park", "public_square", "street_pedestrian", "street_traffic")}})
+    pd.testing.assert_frame_equal(fusion.oracle(P10, truth), expected)
+    with pytest.raises(FusionError, match="no truth for 1 filename.*x.wav"):
+        fusion.oracle(P10, truth.drop("x.wav"))
+    with pytest.raises(FusionError, match="not one of.*y.wav"):
+        fusion.oracle(P10, truth.replace("outdoor", "park"))
+
+
+def test_coarse_sums_the_scenes_of_each_coarse_class():
+    expected = _table({"y.wav": {"indoor": 0.3, "outdoor": 0.4, "transportation": 0.3},
+                       "x.wav": {"indoor": 0.5, "outdoor": 0.2, "transportation": 0.3}}, COARSE_CLASSES)
+    pd.testing.assert_frame_equal(fusion.coarse(P10), expected)
+
+
+TRUTH = pd.DataFrame({"device": ["a", "s4"], "label": ["bus", "metro"]},
+                     index=pd.Index(["x.wav", "y.wav"], name="filename"))
+
+
+def test_evaluate_by_hand():
+    row = fusion.evaluate(fusion.two_stage(P10, P3), TRUTH, "fused", decimals=None).loc["fused"]
+    # x (device a) is decided bus: right; y (s4) is decided airport: wrong, metro scores 0
+    assert (row["a"], row["A"], row["s4"], row["s4-s6"], row["overall"]) == (100, 100, 0, 0, 50)
+    assert row["log loss"] == pytest.approx((-np.log(0.15 / 0.31) - np.log(1e-15)) / 2)
+    with pytest.raises(FusionError, match="no truth for 1 filename.*y.wav"):
+        fusion.evaluate(P10, TRUTH.drop("y.wav"))
+    with pytest.raises(FusionError, match="label is not one of.*x.wav"):
+        fusion.evaluate(P3, TRUTH)
+
+
+def test_changed_decisions_by_hand():
+    names = ["a1", "a2", "b1", "s4"]
+    before = _table(dict(zip(names, [{"bus": 1.0}, {"bus": 1.0}, {"park": 1.0}, {"park": 1.0}])))
+    after = _table(dict(zip(names, [{"tram": 1.0}, {"bus": 1.0}, {"tram": 1.0}, {"metro": 1.0}])))
+    truth = pd.DataFrame({"device": ["a", "a", "b", "s4"], "label": ["tram", "bus", "park", "tram"]},
+                         index=pd.Index(names, name="filename"))
+    counts = fusion.changed_decisions(before, after, truth)
+    # a1 wrong->right, a2 unchanged, b1 right->wrong, s4 wrong->wrong
+    assert counts.loc["A"].to_dict() == {"clips": 2, "changed": 1, "wrong->right": 1, "right->wrong": 0,
+                                         "wrong->wrong": 0}
+    assert counts.loc["B&C"].to_dict() == {"clips": 1, "changed": 1, "wrong->right": 0, "right->wrong": 1,
+                                           "wrong->wrong": 0}
+    assert counts.loc["s1-s3"].sum() == 0
+    assert counts.loc["s4-s6", "wrong->wrong"] == 1
+    assert counts.loc["overall"].to_dict() == {"clips": 4, "changed": 3, "wrong->right": 1, "right->wrong": 1,
+                                               "wrong->wrong": 1}
+
+
+def test_mismatch_stays_within_classes_and_is_seeded():
+    names = [f"{k}.wav" for k in range(8)]
+    table = _table({name: {COARSE_CLASSES[k % 2]: 1.0} for k, name in enumerate(names)}, COARSE_CLASSES)
+    classes = pd.Series([COARSE_CLASSES[k % 2] for k in range(8)], index=names)
+    mixed = fusion.mismatch_within_classes(table, classes, seed=1)
+    assert sorted(mixed.index) == sorted(names) and not mixed.index.equals(table.index)
+    assert (fusion.decisions(mixed) == classes.loc[mixed.index]).all()  # rows moved within class
+    pd.testing.assert_frame_equal(mixed, fusion.mismatch_within_classes(table, classes, seed=1))
+
+
+def test_consistency_of_agreeing_and_mixed_tables():
+    p10 = _table({"x.wav": {"bus": 0.9, "park": 0.1}, "y.wav": {"park": 0.8, "bus": 0.2}})
+    p3 = _table({"x.wav": {"transportation": 0.7, "outdoor": 0.3},
+                 "y.wav": {"outdoor": 0.4, "transportation": 0.6}}, COARSE_CLASSES)
+    truth = pd.Series({"x.wav": "transportation", "y.wav": "outdoor"})
+    row = fusion.consistency(p10, p3, truth, "pair").loc["pair"]
+    # decisions: p10 transportation, outdoor; p3 transportation, transportation
+    assert row["argmax agreement %"] == 50 and row["wrong in both"] == 0
+    # true-class scores: p10 (0.9, 0.8), p3 (0.7, 0.4): both decrease, correlation 1
+    assert row["correlation of true-class scores"] == pytest.approx(1.0)
+
+
+def test_prediction_csv_tables(tmp_path):
+    predictions = pd.DataFrame({"filename": ["y.wav", "x.wav"], "device": ["s4", "a"],
+                                "label": ["outdoor", "transportation"],
+                                "transportation": [0.0, 0.5], "indoor": [1.0, 0.2], "outdoor": [0.0, 0.3]})
+    path = tmp_path / "model-3c.csv"
+    predictions.to_csv(path, index=False)
+    read = pd.read_csv(path)
+    pd.testing.assert_frame_equal(fusion.probabilities(read), P3.loc[["y.wav", "x.wav"]])
+    truth = fusion.truth(read)
+    assert truth.loc["x.wav"].to_dict() == {"device": "a", "label": "transportation"}
+    with pytest.raises(FusionError, match="missing column.*'device'"):
+        fusion.probabilities(read.drop(columns="device"))
+
+
+# --- every refusal names the problem and the offending filenames --------------------------------
+
+def _with(table: pd.DataFrame, filename: str, column: str, value: float) -> pd.DataFrame:
+    table = table.copy()
+    table.loc[filename, column] = value
+    return table
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda: P3.rename(index={"y.wav": "x.wav"}), "1 duplicated filename.*x.wav"),
+    (lambda: P3.rename_axis("clip"), "index must be named 'filename'"),
+    (lambda: P3.drop(columns="outdoor"), r"missing: \['outdoor'\], unknown: none"),
+    (lambda: P3.rename(columns={"outdoor": "outside"}), r"missing: \['outdoor'\], unknown: \['outside'\]"),
+    (lambda: P10.assign(beach=0.0), r"missing: none, unknown: \['beach'\]"),
+    (lambda: _with(P3, "y.wav", "indoor", np.nan), "1 row.* with NaN: y.wav"),
+    (lambda: _with(_with(P3, "x.wav", "indoor", -0.1), "x.wav", "outdoor", 0.6), "negative probability: x.wav"),
+    (lambda: _with(P3, "x.wav", "indoor", 0.25), "not summing to one.*: x.wav"),
+])
+def test_check_probabilities_refuses(make, message):
+    with pytest.raises(FusionError, match=message):
+        fusion.check_probabilities(make())
+
+
+def test_rows_within_csv_rounding_are_accepted():
+    fusion.check_probabilities(_with(P3, "x.wav", "indoor", 0.2 + 5e-4))
+
+
+def test_different_clips_are_refused_naming_them():
+    extra = pd.concat([P3, _table({"z.wav": {"indoor": 1.0}}, COARSE_CLASSES)])
+    with pytest.raises(FusionError, match=r"only in table 1: none; only in table 2: z.wav"):
+        fusion.ensemble([P3, extra])
+    with pytest.raises(FusionError, match=r"only in p10: y.wav; only in p3: none"):
+        fusion.two_stage(P10, P3.drop("y.wav"))
+    with pytest.raises(FusionError, match="different class sets"):
+        fusion.ensemble([P3, P10])
+    with pytest.raises(FusionError, match="a 10-class table and a 3-class table"):
+        fusion.two_stage(P3, P10)

@@ -1,0 +1,48 @@
+"""Results files: Markdown rendering, README blocks filled from results/, notebook parameters."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from asclib import report
+
+
+def test_markdown_table_shows_missing_values_as_a_dash_and_keeps_three_decimals():
+    table = pd.DataFrame({"overall": [74.56, float("nan")], "log loss": [0.6034, 1.0]}, index=["ours", "paper"])
+    lines = report.markdown_table(table).splitlines()
+    assert lines[0] == "|  | overall | log loss |"
+    assert lines[2] == "| ours | 74.56 | 0.603 |" and lines[3] == "| paper | – | 1 |"
+
+
+def test_update_readme_fills_blocks_from_results_and_refuses_a_missing_table(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path / "results"))
+    tables = tmp_path / "results" / "quick" / "tables"
+    tables.mkdir(parents=True)
+    pd.DataFrame({"overall": [61.5]}, index=["resnet"]).to_csv(tables / "04_a_training.csv")
+    pd.DataFrame({"overall": [70.25]}, index=["fcnn"]).to_csv(tables / "05_b_training.csv")
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n<!-- results: tables/*_training.csv -->\nstale 1.0\n<!-- /results -->\nend\n")
+    assert report.update_readme("quick", readme) == ["tables/*_training.csv"]
+    text = readme.read_text()
+    assert "stale" not in text and "| resnet | 61.5 |\n| fcnn | 70.25 |\n<!-- /results -->\nend\n" in text
+    assert text.startswith("intro\n<!-- results: tables/*_training.csv -->\n|  | overall |")
+    readme.write_text("<!-- results: tables/table9.csv -->\nold\n<!-- /results -->\n")
+    with pytest.raises(FileNotFoundError, match="table9.csv"):
+        report.update_readme("quick", readme)
+    assert "old" in readme.read_text()
+
+
+def test_declared_parameters_are_read_from_the_tagged_cell():
+    notebook = report.NOTEBOOK_DIR / "11_fusion_audit.ipynb"
+    assert {"profile", "data_dir", "seed", "released_dir"} <= report.declared_parameters(notebook)
+
+
+def test_manifest_records_the_cpu_its_kernels_and_every_package(tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path))
+    import json
+
+    path = report.write_manifest("quick", {"seed": 0}, {"01_data.ipynb": 1.0}, "abc")
+    manifest = json.loads(path.read_text())
+    assert manifest["torch_cpu_capability"] and "cpu" in manifest
+    assert manifest["packages"]["torch"].startswith("2.13.0") and "numpy" in manifest["packages"]
