@@ -92,7 +92,11 @@ def training_curves(history: pd.DataFrame, title: str) -> plt.Figure:
     x = history["step"] / steps_per_epoch
     loss_axis.plot(x, history["loss"], color="tab:blue", alpha=0.3, lw=0.8, label="per step")
     per_epoch = history.groupby("epoch")["loss"].mean()
-    loss_axis.plot(per_epoch.index + 0.5, per_epoch.values, color="tab:blue", marker="o", label="epoch mean")
+    loss_axis.plot(per_epoch.index + 0.5, per_epoch.values, color="tab:blue", marker="o", ms=3, label="epoch mean")
+    # the last epoch of each cosine cycle (the learning rate restarts after it, or training ends)
+    first_lr, last_lr = history.groupby("epoch")["lr"].first(), history.groupby("epoch")["lr"].last()
+    ends = [e for e in per_epoch.index[:-1] if first_lr[e + 1] > last_lr[e]] + [per_epoch.index[-1]]
+    loss_axis.plot(np.array(ends) + 0.5, per_epoch[ends], "D", color="tab:red", label="end of a cosine cycle")
     loss_axis.set(xlabel="epoch", ylabel="soft-target cross-entropy", title=f"{title}: training loss")
     loss_axis.legend()
     lr_axis.plot(x, history["lr"], color="tab:orange")

@@ -370,6 +370,21 @@ def load_predictions(name: str, n_classes: int, profile: str | Profile, index: p
     return table
 
 
+def summary(run: Run) -> pd.DataFrame:
+    """One row describing a run: size, length, time, and its training loss at the end of the
+    last cosine cycle with the change from the cycle before (notebooks 04-06, README)."""
+    cycles = plateau_table(run.history)
+    return pd.DataFrame({
+        "parameters": models.count_parameters(run.model),
+        "epochs": int(run.history["epoch"].max()) + 1,
+        "steps": len(run.history),
+        "training s": round(run.seconds),
+        "trained on": device_name(),
+        "loss, end of last cycle": cycles["loss over its last epoch"].iloc[-1],
+        "change from previous cycle %": cycles["change from previous cycle %"].iloc[-1],
+    }, index=[f"{run.name}, {run.n_classes} classes"])
+
+
 def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",
                        seed: int = 0, augmentations=tuple(augment.OFFLINE_METHODS)) -> tuple[Run, pd.DataFrame]:
     """Train `name` on the training split (plus `augmentations`) and predict the evaluation split."""

@@ -204,3 +204,15 @@ def test_training_set_keeps_each_clip_with_its_label_and_its_features(tiny_corpu
     for row in (0, len(training.paths) // 2, len(training.paths) - 1):
         audio = asc_data.load_audio(training.paths[row], TINY)
         assert np.allclose(training.log_mels[row], features.log_mel(audio, TINY), atol=1e-6)
+
+
+def test_plateau_table_compares_the_last_epoch_of_each_cosine_cycle():
+    assert train.cycle_ends(61) == [2, 6, 14, 30] and train.cycle_ends(62) == [2, 6, 14, 30, 62]
+    epoch_losses = [2.0, 1.6, 1.5, 1.4, 1.3, 1.2]  # two steps per epoch, 6 epochs: cycles end at 2 and 6
+    history = pd.DataFrame([(2 * e + k, e, 0.1, loss + (0.1 if k else -0.1))
+                            for e, loss in enumerate(epoch_losses) for k in (0, 1)],
+                           columns=["step", "epoch", "lr", "loss"])
+    table = train.plateau_table(history)
+    assert list(table.index) == [2, 6] and list(table["steps"]) == [4, 12]
+    assert list(table["loss over its last epoch"]) == [1.6, 1.2]
+    assert table["change from previous cycle %"].iloc[-1] == -25.0
