@@ -125,7 +125,7 @@ def gains(gain_table: pd.DataFrame, title: str) -> plt.Figure:
     axis.set_xticks(np.arange(len(groups)), groups)
     axis.set(title=title, ylabel="accuracy gain (points), 95 % CI")
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, ncol=2 if len(comparisons) > 3 else 1)
+    axis.legend(fontsize=7, ncol=min(3, len(comparisons)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     figure.tight_layout()
     return figure
 

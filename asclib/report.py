@@ -3,7 +3,8 @@
 `save_table` and `save_figure` write a notebook's results under `results/<profile>/` (tables
 as CSV and Markdown, figures as PNG), each atomically.
 
-`reproduce(profile)` executes `notebooks/NN_*.ipynb` in order with papermill, passing the
+`reproduce(profile)` first trains the models of notebooks 04-06 side by side
+(`train.train_all`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
 `quick` profile the executed notebooks replace the committed ones (their outputs are what
 readers see on GitHub); for any other profile they are written to `results/<profile>/notebooks/`.
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from asclib import synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths
+from asclib.data import load_index
 from asclib.files import atomic_path
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -128,6 +131,9 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
                          f"declare {', '.join(known) or 'nothing'} besides profile, data_dir and seed")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
+    if any(notebook.stem in train.NOTEBOOK_OF.values() for notebook in selected):
+        print("training the models of notebooks 04-06 first, side by side", flush=True)
+        train.train_all(load_index(synth.dataset(name, data_dir, seed), name), name, seed)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if name == "quick" else results / "notebooks" / notebook.name

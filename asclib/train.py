@@ -17,6 +17,7 @@ during training: the model of the last epoch is the model.
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,12 @@ from asclib.files import atomic_path
 from asclib.metrics import accuracy_by_device
 
 CHECKPOINT = "checkpoint.pt"
+# Training runs on one CPU thread, wherever it is started: the quick networks are too small to
+# gain much from a second thread, two runs side by side (`train_all`) use two cores better, and
+# one fixed thread count keeps every run bit-identical whether a notebook or `train_all` trains it.
+TRAIN_THREADS = 1
+# The runs of notebooks 04-06, the slowest first (the order `train_all` hands them out).
+NOTEBOOK_RUNS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
 
 
 class CheckpointError(ValueError):
@@ -184,10 +191,10 @@ def _device() -> torch.device:
 
 
 def device_name() -> str:
-    """What training runs on: the GPU's name, or the CPU and its thread count."""
+    """What training runs on: the GPU's name, or the CPU and the thread count of training."""
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
-    return f"CPU ({torch.get_num_threads()} threads)"
+    return f"CPU ({TRAIN_THREADS} thread{'s' if TRAIN_THREADS > 1 else ''})"
 
 
 def _batch(data: TrainingSet, chosen: np.ndarray, n_classes: int, use_spec_augment: bool,
@@ -215,7 +222,7 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
     key = config_hash({"name": name, "classes": n_classes, "profile": profile.name,
                        "models": config_hash(profile.models), "train": config_hash(profile.train),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
-                       "seed": seed, "clips": data.fingerprint})
+                       "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS})
     return paths(profile).runs / f"{name}-{n_classes}c-{key}"
 
 
@@ -269,31 +276,43 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     start = time.perf_counter()
     last = epochs if stop_after is None else min(epochs, done + stop_after)
     bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step", disable=not progress)
-    for epoch in range(done, last):
-        model.train()
-        for step in range(epoch * steps, (epoch + 1) * steps):
-            lr = learning_rate(step, steps, profile, keras_decay)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
-            first, second = batches.next()
-            x1, y1 = _batch(data, first, n_classes, name != "resnet", profile, rng)
-            x2, y2 = _batch(data, second, n_classes, name != "resnet", profile, rng)
-            x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
-            logits = model(torch.from_numpy(x).to(device))
-            loss = -(torch.from_numpy(y).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            history.append((step, epoch, lr, loss.item()))
-            bar.update()
-            bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
-        seconds += time.perf_counter() - start
-        start = time.perf_counter()
-        _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile))
+    with torch_threads(TRAIN_THREADS):
+        for epoch in range(done, last):
+            model.train()
+            for step in range(epoch * steps, (epoch + 1) * steps):
+                lr = learning_rate(step, steps, profile, keras_decay)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+                first, second = batches.next()
+                x1, y1 = _batch(data, first, n_classes, name != "resnet", profile, rng)
+                x2, y2 = _batch(data, second, n_classes, name != "resnet", profile, rng)
+                x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
+                logits = model(torch.from_numpy(x).to(device))
+                loss = -(torch.from_numpy(y).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                optimizer.step()
+                history.append((step, epoch, lr, loss.item()))
+                bar.update()
+                bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
+            seconds += time.perf_counter() - start
+            start = time.perf_counter()
+            _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile))
     bar.close()
     model.eval()
     table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
     return Run(name, n_classes, model, table, folder, seconds)
+
+
+@contextmanager
+def torch_threads(count: int):
+    """Run the body with `count` torch CPU threads, then restore the previous count."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _save(folder, model, optimizer, batches, rng, history, epoch, seconds, metadata) -> None:
@@ -383,6 +402,30 @@ def summary(run: Run) -> pd.DataFrame:
         "loss, end of last cycle": cycles["loss over its last epoch"].iloc[-1],
         "change from previous cycle %": cycles["change from previous cycle %"].iloc[-1],
     }, index=[f"{run.name}, {run.n_classes} classes"])
+
+
+_SETS: dict[int, TrainingSet] = {}  # the training sets `train_all` hands to its forked workers
+
+
+def _fit_in_worker(task: tuple) -> None:
+    name, n_classes, profile, seed = task
+    fit(name, n_classes, _SETS[n_classes], profile, seed, progress=False)
+
+
+def train_all(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0, workers: int | None = None) -> None:
+    """Train the five runs of notebooks 04-06 ahead of them, `workers` at a time (default: two
+    on a CPU, one on a GPU), so that the notebooks find them finished (`python -m asclib
+    reproduce` calls it). Each run is the same, bit for bit, as the one a notebook would train."""
+    from asclib.parallel import process_map
+
+    profile = get_profile(profile)
+    _SETS.update({n: training_set(index, n, profile, seed=seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})})
+    workers = workers or (1 if torch.cuda.is_available() else 2)
+    try:
+        process_map(_fit_in_worker, [(name, n, profile, seed) for name, n in NOTEBOOK_RUNS], workers,
+                    f"training {len(NOTEBOOK_RUNS)} models, {workers} at a time", "model")
+    finally:
+        _SETS.clear()
 
 
 def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",

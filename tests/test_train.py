@@ -216,3 +216,22 @@ def test_plateau_table_compares_the_last_epoch_of_each_cosine_cycle():
     assert list(table.index) == [2, 6] and list(table["steps"]) == [4, 12]
     assert list(table["loss over its last epoch"]) == [1.6, 1.2]
     assert table["change from previous cycle %"].iloc[-1] == -25.0
+
+
+def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus, tmp_path, monkeypatch, runs):
+    from asclib import data as asc_data
+    from conftest import TINY
+
+    profile = dataclasses.replace(TINY, models=TINY_TRAINING.models, train=TINY_TRAINING.train,
+                                  augment=dataclasses.replace(TINY.augment, crop_frames=32))  # 1.5 s clips: 39 frames
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("ASC_AUGMENTED_DIR", str(tmp_path / "augmented"))
+    index = asc_data.load_index(tiny_corpus, profile)
+    train.train_all(index, profile, seed=5, workers=2)
+    checkpoints = {folder.name.rsplit("-", 1)[0]: torch.load(folder / train.CHECKPOINT, weights_only=False)
+                   for folder in (runs / "quick").iterdir()}
+    assert sorted(checkpoints) == sorted(f"{name}-{n}c" for name, n in train.NOTEBOOK_RUNS)
+    assert all(state["epoch"] == 2 for state in checkpoints.values())
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
+    alone = train.fit("fcnn", 10, train.training_set(index, 10, profile, seed=5), profile, 5, progress=False)
+    assert all(torch.equal(checkpoints["fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
