@@ -20,6 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="extra",
                      help="another notebook parameter (YAML value), given to the notebooks that declare it")
 
+    fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached)")
+    fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
+    fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
+    fit.add_argument("--seed", type=int, default=0)
+
     show = commands.add_parser("index", help="summarise a dataset folder in the DCASE layout")
     show.add_argument("data_dir", nargs="?", default=None)
     show.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
@@ -38,6 +43,12 @@ def _run(args: argparse.Namespace) -> int:
 
         manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra))
         print(f"manifest written to {manifest}")
+    elif args.command == "train":
+        from asclib import synth, train
+        from asclib.data import load_index
+
+        train.train_all(load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile),
+                        args.profile, args.seed)
     elif args.command == "index":
         from asclib.data import load_index
 
