@@ -228,7 +228,7 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         # the kernels torch picked (e.g. AVX512 or AVX2): they decide the last bits of every
         # float, which a short training run amplifies (README, "How far results move")
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
-        "torch_threads": torch.get_num_threads(),
+        "training_threads": train.TRAIN_THREADS,
         "packages": installed_packages(),
         "notebook_seconds": {**previous, **timings},
         "files": files,

@@ -16,14 +16,14 @@ import pandas as pd
 from asclib import fusion, metrics, train
 from asclib.config import Profile
 
-MODELS = {10: ("resnet", "fcnn", "fsfcnn"), 3: ("resnet", "fcnn")}  # the paper's models per class count
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
 
 
 def load_models(profile: Profile, index: pd.DataFrame, n_classes: int) -> tuple[dict[str, pd.DataFrame], pd.DataFrame]:
     """The probability tables of the paper's `n_classes` models (notebooks 04-06 write them),
     keyed by model name, and the truth (device, label) of their clips."""
-    predictions = {name: train.load_predictions(name, n_classes, profile, index) for name in MODELS[n_classes]}
+    predictions = {name: train.load_predictions(name, n_classes, profile, index)
+                   for name, classes in train.NOTEBOOK_RUNS if classes == n_classes}
     tables = {name: fusion.probabilities(table, f"{name}-{n_classes}c") for name, table in predictions.items()}
     first = next(iter(predictions))
     return tables, fusion.truth(predictions[first], f"{first}-{n_classes}c")
