@@ -12,6 +12,11 @@ SHARED_RELEASED := $(abspath ../shared/reference/hu2021-released)
 ifneq ($(wildcard $(SHARED_RELEASED)/class10_results_acc0.794.txt),)
 export ASC_RELEASED_DIR ?= $(SHARED_RELEASED)
 endif
+# Notebook 10 shows the maps of one real clip (a mechanics check) when the real clips are there.
+SHARED_REAL_CLIPS := $(abspath ../shared/real-clips)
+ifneq ($(wildcard $(SHARED_REAL_CLIPS)),)
+export ASC_REAL_CLIPS_DIR ?= $(SHARED_REAL_CLIPS)
+endif
 
 .PHONY: reproduce test env lock clean-env
 

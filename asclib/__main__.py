@@ -19,11 +19,27 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--only", nargs="*", help="run only notebooks whose names start with these")
     run.add_argument("--set", action="append", default=[], metavar="NAME=VALUE", dest="extra",
                      help="another notebook parameter (YAML value), given to the notebooks that declare it")
+    run.add_argument("--skip-bad-files", action="store_true",
+                     help="leave out the clips the dataset check finds unusable (listed in "
+                          "results/<profile>/excluded_files.csv) instead of stopping")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print the plan (steps, disk space, estimated times on this machine) and stop")
 
     fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached)")
     fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
     fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     fit.add_argument("--seed", type=int, default=0)
+
+    label = commands.add_parser("predict", help="classify recordings with trained runs: scene, coarse class, "
+                                "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
+    label.add_argument("files", nargs="+", metavar="FILE", help="audio files (any rate, any channel count)")
+    label.add_argument("--runs", nargs="+", action="extend", metavar="DIR",
+                       help="run folders, or folders of run folders (default: runs/<profile>)")
+    label.add_argument("--profile", choices=PROFILE_NAMES, default=None,
+                       help="refuse runs of another profile (default: the runs' own profile)")
+    label.add_argument("--out", default=None, metavar="FILE.csv", help="also write the table as CSV")
+    label.add_argument("--cam", action="store_true", help="one PNG per file: spectrogram and class activation maps")
+    label.add_argument("--cam-dir", default=None, help="where the PNGs go (default: beside --out, else here)")
 
     show = commands.add_parser("index", help="summarise a dataset folder in the DCASE layout")
     show.add_argument("data_dir", nargs="?", default=None)
@@ -38,10 +54,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "reproduce":
+    if args.command == "reproduce" and args.dry_run:
+        from asclib.plan import plan
+
+        print(plan(args.profile, args.data_dir, args.seed))
+    elif args.command == "reproduce":
         from asclib.report import reproduce
 
-        manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra))
+        manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra),
+                             args.skip_bad_files)
         print(f"manifest written to {manifest}")
     elif args.command == "train":
         from asclib import synth, train
@@ -49,6 +70,15 @@ def _run(args: argparse.Namespace) -> int:
 
         train.train_all(load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile),
                         args.profile, args.seed)
+    elif args.command == "predict":
+        from pathlib import Path
+
+        from asclib.config import paths
+        from asclib.predict import command
+
+        cam_folder = (args.cam_dir or (Path(args.out).parent if args.out else Path.cwd())) if args.cam else None
+        return command(args.files, args.runs or [paths(args.profile or "quick").runs], args.profile, args.out,
+                       cam_folder)
     elif args.command == "index":
         from asclib.data import load_index
 

@@ -23,6 +23,7 @@ import pandas as pd
 import soundfile as sf
 from scipy import signal
 
+from asclib import features
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
@@ -34,11 +35,15 @@ from asclib.parallel import process_map
 
 
 def random_crop(batch: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Keep `frames` consecutive frames of each example (B, C, F, T), start uniform per example."""
+    """Keep `frames` consecutive frames of each example (B, C, F, T), start uniform per example.
+
+    The start is drawn from 0 to total - frames - 1, as the reference's `np.random.randint(0,
+    423 - 400)` (0 to 22 in the paper profile): the last position is never drawn, unless it is
+    the only one."""
     total = batch.shape[-1]
     if frames > total:
         raise ValueError(f"crop of {frames} frames asked from inputs of {total} frames")
-    starts = rng.integers(0, total - frames + 1, size=len(batch))
+    starts = rng.integers(0, max(total - frames, 1), size=len(batch))
     return np.stack([x[..., s:s + frames] for x, s in zip(batch, starts)])
 
 
@@ -117,7 +122,12 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
 
 
 def spectrum_correction(audio, sr, rng, context):
-    """Scale every STFT bin of a device-A clip by the correction coefficient, keep the phase."""
+    """Scale every STFT bin of a device-A clip by the correction coefficient, keep the phase.
+
+    The waveform (an inverse STFT) is a listenable rendering only: the clip's features are
+    `corrected_log_mel`, computed from the corrected magnitudes as the reference does (spec
+    6.1 step 5); re-extracting them from this waveform would move the log-mels (about 1 dB at
+    the 95th percentile on a real clip)."""
     import librosa
 
     profile, coefficients = context["profile"], context["coefficients"]
@@ -125,6 +135,13 @@ def spectrum_correction(audio, sr, rng, context):
     corrected = librosa.istft(spectrum, hop_length=profile.features.hop_length, window="hann",
                               center=True, length=len(audio))
     return corrected, {}
+
+
+def corrected_log_mel(audio: np.ndarray, context: dict) -> np.ndarray:
+    """The log-mel of a device-A clip whose power spectrum is scaled by the squared coefficients."""
+    profile = context["profile"]
+    gains = (context["coefficients"] ** 2).astype(np.float32)[:, None]
+    return features.log_mel_of_power(features.power(audio, profile) * gains, profile)
 
 
 def rir_bank(profile: str | Profile, seed: int = 0) -> list[np.ndarray]:
@@ -214,10 +231,11 @@ def mix_audio(audio, sr, rng, context):
 class OfflineMethod:
     function: object
     device_a_only: bool  # the reference applied it to device-A training clips only
+    log_mel: object = None  # (audio, context) -> the clip's features, when not taken from its waveform
 
 
 OFFLINE_METHODS = {
-    "spectrum_correction": OfflineMethod(spectrum_correction, True),
+    "spectrum_correction": OfflineMethod(spectrum_correction, True, corrected_log_mel),
     "reverb_drc": OfflineMethod(reverb_drc, True),
     "pitch_shift": OfflineMethod(pitch_shift, False),
     "speed_change": OfflineMethod(speed_change, False),
@@ -272,6 +290,10 @@ def _augment_chunk(task: tuple) -> list[dict]:
             out = out * (0.99 / peak)
         name = f"audio/{Path(source).stem}_{method}.wav"
         sf.write(Path(folder) / name, out.astype(np.float32), sr, subtype=profile.audio.subtype)
+        if OFFLINE_METHODS[method].log_mel is not None:
+            carried = features.carried_file(Path(folder) / name, profile)
+            carried.parent.mkdir(parents=True, exist_ok=True)
+            np.save(carried, OFFLINE_METHODS[method].log_mel(audio, context))
         provenance.append({"filename": name, "source": source, "method": method,
                            "parameters": json.dumps(parameters, sort_keys=True), "seed": seed})
     return provenance

@@ -12,12 +12,15 @@ synthetic corpus alike::
 All csv files are tab-separated with a header; CRLF line endings are accepted.
 `load_index` turns them into one pandas DataFrame, one row per clip; `load_audio` reads a clip
 at the profile's rate and length. Anything unexpected raises `DatasetError` or `AudioError`
-naming the file and what was expected.
+naming the file and what was expected. `check_dataset` reads the header of every listed clip
+before any long work (`python -m asclib reproduce` runs it first) and reports every problem at
+once; the bad files it finds can be left out of every later `load_index` (`exclude_files`).
 """
 
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -25,7 +28,8 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from asclib.config import Profile, get_profile, paths
+from asclib.config import AudioConfig, Profile, get_profile, paths
+from asclib.files import atomic_path
 
 SCENES = (
     "airport", "bus", "metro", "metro_station", "park", "public_square",
@@ -56,6 +60,7 @@ META_ARCHIVE_HINT = (
     "for the real set) must be unpacked into the dataset folder, next to audio/"
 )
 _SHOW = 5  # how many offending names an error message lists
+_READ_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)  # what soundfile raises on a bad file
 
 
 class DatasetError(ValueError):
@@ -68,6 +73,10 @@ class AudioError(ValueError):
 
 class AudioFormatWarning(UserWarning):
     """A clip was readable but had to be adapted (resampled, down-mixed, padded or trimmed)."""
+
+
+class BadFilesWarning(UserWarning):
+    """`check_dataset(..., skip_bad=True)` found unusable files, which are left out."""
 
 
 def _listing(names) -> str:
@@ -168,14 +177,31 @@ def _read_meta(data_dir: Path) -> pd.DataFrame:
     return pd.concat([meta[["filename"]], fields], axis=1)
 
 
-def load_index(data_dir: str | Path | None = None, profile: str | Profile = "quick") -> pd.DataFrame:
+def load_index(data_dir: str | Path | None = None, profile: str | Profile = "quick",
+               exclude=None) -> pd.DataFrame:
     """One row per clip of the dataset in `data_dir` (default: the profile's data folder).
 
     Columns: filename (as in the csv files, `audio/...wav`), path, scene, coarse, device,
     device_group, city, location, segment, split (train / evaluate / unused). Scenes, coarse
     classes, devices and groups are ordered categoricals in the reference's class order.
+    `exclude` lists file names (`audio/...wav`) to leave out; by default, those of the CSV file
+    named by the environment variable ASC_EXCLUDED_FILES, if set (see `exclude_files`).
+    Names that are not in the dataset are ignored.
     """
     data_dir = Path(data_dir) if data_dir is not None else paths(profile).data
+    index = read_layout(data_dir)
+    index = index[~index["filename"].isin(_excluded() if exclude is None else set(exclude))]
+    on_disk = {f"audio/{p.name}" for p in (data_dir / "audio").glob("*.wav")}
+    absent = index["filename"][~index["filename"].isin(on_disk)]
+    if len(absent):
+        raise DatasetError(f"{data_dir / 'audio'}: {len(absent)} of {len(index)} file(s) listed in "
+                           f"{META_FILE} are missing on disk: {_listing(absent)}")
+    return index.reset_index(drop=True)
+
+
+def read_layout(data_dir: str | Path) -> pd.DataFrame:
+    """The index of `load_index` from the csv files alone: every listed clip, no audio file looked at."""
+    data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(
             f"dataset folder not found: {data_dir}; expected a folder in the DCASE 2020 Task 1a "
@@ -201,12 +227,6 @@ def load_index(data_dir: str | Path | None = None, profile: str | Profile = "qui
     if set(splits["test"]["filename"]) != set(splits["evaluate"]["filename"]):
         raise DatasetError(f"{data_dir}: fold1_test.csv and fold1_evaluate.csv must list the same files")
 
-    on_disk = {f"audio/{p.name}" for p in (data_dir / "audio").glob("*.wav")}
-    absent = index["filename"][~index["filename"].isin(on_disk)]
-    if len(absent):
-        raise DatasetError(f"{data_dir / 'audio'}: {len(absent)} of {len(index)} file(s) listed in "
-                           f"{META_FILE} are missing on disk: {_listing(absent)}")
-
     index["split"] = "unused"
     index.loc[index["filename"].isin(splits["train"]["filename"]), "split"] = "train"
     index.loc[index["filename"].isin(splits["evaluate"]["filename"]), "split"] = "evaluate"
@@ -217,6 +237,111 @@ def load_index(data_dir: str | Path | None = None, profile: str | Profile = "qui
         ["filename", "path", "scene", "coarse", "device", "device_group",
          "city", "location", "segment", "split"]
     ]
+
+
+def check_dataset(data_dir: str | Path | None = None, profile: str | Profile = "quick",
+                  skip_bad: bool = False, progress: bool = True) -> pd.DataFrame:
+    """Check every clip listed in `data_dir`'s meta.csv from its header, before any long work:
+    present, readable, mono, at the profile's sample rate and clip length (a clip that is not
+    would be resampled, down-mixed, padded or trimmed by `load_audio`, file by file, hours later).
+
+    Returns one row per problem: filename, split, problem (missing, unreadable, sample rate,
+    channels, length), found, expected; empty when every clip is sound. Problems raise one
+    `DatasetError` that reports them all (a count per kind and the first lines). With `skip_bad`
+    they are only warned about (`BadFilesWarning`) and the caller leaves the files out:
+    `load_index(..., exclude=problems["filename"])`, or `exclude_files` for the notebooks.
+    `python -m asclib reproduce` runs it first; its `--skip-bad-files` sets `skip_bad`.
+    """
+    from tqdm.auto import tqdm
+
+    profile = get_profile(profile)
+    data_dir = Path(data_dir) if data_dir is not None else paths(profile).data
+    index = read_layout(data_dir)
+    listed = zip(index["filename"], index["split"].astype(str), index["path"])
+    rows = [(filename, split, *problem)
+            for filename, split, path in tqdm(listed, total=len(index), desc="checking the dataset", unit="file",
+                                              disable=not progress, leave=False)
+            for problem in clip_problems(Path(path), profile.audio)]
+    problems = pd.DataFrame(rows, columns=["filename", "split", "problem", "found", "expected"])
+    if problems.empty:
+        return problems
+    report = _problem_report(problems, len(index), data_dir, profile)
+    if not skip_bad:
+        raise DatasetError(f"{report}\nReplace these files, or leave them out with --skip-bad-files "
+                           "(check_dataset(..., skip_bad=True)).")
+    warnings.warn(f"{report}\nThese files are left out.", BadFilesWarning, stacklevel=2)
+    return problems
+
+
+def clip_problems(path: Path, audio: AudioConfig) -> list[tuple[str, str, str]]:
+    """What keeps the clip at `path` from being read as it is, from its header alone:
+    (problem, found, expected) for each problem; empty for a sound clip."""
+    if not path.is_file():
+        return [("missing", "no file", "a wav file")]
+    try:
+        with sf.SoundFile(path) as clip:
+            rate, channels, frames = clip.samplerate, clip.channels, clip.frames
+    except _READ_ERRORS as error:
+        return [("unreadable", getattr(error, "error_string", str(error)), "a wav file")]
+    problems = []
+    if rate != audio.sample_rate:
+        problems.append(("sample rate", f"{rate} Hz", f"{audio.sample_rate} Hz"))
+    if channels != 1:
+        problems.append(("channels", str(channels), "1 (mono)"))
+    expected = round(audio.clip_seconds * rate)
+    if frames != expected:
+        problems.append(("length", f"{frames} samples ({frames / rate:g} s)",
+                         f"{expected} samples ({audio.clip_seconds:g} s)"))
+    return problems
+
+
+_REPORT_LINES = 20  # problem lines a check report shows; the counts cover the rest
+
+
+def _problem_report(problems: pd.DataFrame, listed: int, data_dir: Path, profile: Profile) -> str:
+    audio = profile.audio
+    counts = problems.groupby("problem", sort=False)["filename"].nunique()
+    lines = [f"{data_dir}: {problems['filename'].nunique()} of {listed} listed file(s) cannot be read as the "
+             f"{profile.name} profile expects (mono wav, {audio.sample_rate} Hz, {audio.clip_seconds:g} s):",
+             "  " + ", ".join(f"{kind}: {count} file(s)" for kind, count in counts.items()),
+             problems.head(_REPORT_LINES).to_string(index=False)]
+    if len(problems) > _REPORT_LINES:
+        lines.append(f"... and {len(problems) - _REPORT_LINES} more problem(s)")
+    if problems["filename"].nunique() == listed:
+        lines.append(f"No listed file fits: is this the data set of the {profile.name} profile?")
+    return "\n".join(lines)
+
+
+EXCLUDED_FILES_VARIABLE = "ASC_EXCLUDED_FILES"
+
+
+def exclude_files(problems: pd.DataFrame, path: str | Path) -> Path | None:
+    """Leave the files of `problems` (from `check_dataset`) out of every later `load_index` of this
+    process and of the processes it starts (notebook kernels, training workers): write them to
+    `path` (CSV) and point the environment variable ASC_EXCLUDED_FILES at it. With no problems,
+    `path` is removed and the variable unset. `python -m asclib reproduce` calls it with
+    `results/<profile>/excluded_files.csv`, so the results record which clips were left out."""
+    path = Path(path)
+    if problems.empty:
+        path.unlink(missing_ok=True)
+        os.environ.pop(EXCLUDED_FILES_VARIABLE, None)
+        return None
+    with atomic_path(path) as temporary:
+        problems.to_csv(temporary, index=False)
+    os.environ[EXCLUDED_FILES_VARIABLE] = str(path.resolve())
+    return path
+
+
+def _excluded() -> set[str]:
+    """The file names listed by ASC_EXCLUDED_FILES (none when it is unset)."""
+    value = os.environ.get(EXCLUDED_FILES_VARIABLE)
+    if not value:
+        return set()
+    try:
+        return set(pd.read_csv(value, dtype=str)["filename"])
+    except (OSError, KeyError, pd.errors.ParserError, pd.errors.EmptyDataError) as error:
+        raise DatasetError(f"{EXCLUDED_FILES_VARIABLE}={value}: cannot read the files to leave out ({error!r}); "
+                           "expected a CSV file with a filename column, as asclib.data.exclude_files writes") from None
 
 
 def recording_stems(filenames: pd.Series) -> pd.Series:
@@ -271,7 +396,7 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
         raise AudioError(f"audio file not found: {path}")
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+    except _READ_ERRORS as error:
         raise AudioError(f"{path}: cannot be read as audio ({error})") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples (empty audio file)")

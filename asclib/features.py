@@ -5,7 +5,8 @@ default), periodic Hann window of n_fft, power 2, HTK mel filters without area n
 natural log of (mel + 1e-8), one min-max per clip over the whole matrix to [0, 1], then the
 valid 5-tap delta and the delta of that delta. The three channels are time-aligned on the
 frames both deltas cover, so a clip of F frames gives (3, n_mels, F - 8): 431 -> 423 for a
-10 s clip of the paper profile.
+10 s clip of the paper profile. A data set may carry a clip's log-mel itself (`carried_file`):
+spectrum correction does, as the reference computes those features from corrected magnitudes.
 
 The STFT runs in float64 (quiet bins lie 100 dB below loud ones; float32 FFT noise would move
 the log of those bins), the mel projection in float32. `cached_log_mels` stores each clip's
@@ -40,6 +41,11 @@ def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bo
     return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel.astype(np.float32))
 
 
+def _profile_filters(profile: Profile) -> tuple:
+    config = profile.features
+    return _filters(profile.audio.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax, config.htk)
+
+
 def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray,
                       block: int = 16) -> np.ndarray:
     """|STFT|^2 of centred, reflect-padded frames, float32 (n_fft // 2 + 1, 1 + len(audio) // hop).
@@ -58,20 +64,32 @@ def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np
 def log_mel(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
     """The per-clip min-max scaled log-mel spectrogram, float32 (n_mels, frames), in [0, 1]."""
     profile = get_profile(profile)
-    config = profile.features
     if len(audio) != profile.audio.n_samples:
         raise ValueError(f"audio has {len(audio)} samples where the {profile.name} profile expects "
                          f"{profile.audio.n_samples}; read clips with asclib.data.load_audio, which pads or trims")
     if not np.all(np.isfinite(audio)):
         raise ValueError(f"audio contains {np.sum(~np.isfinite(audio))} NaN or infinite samples")
-    window, mel_filters = _filters(profile.audio.sample_rate, config.n_fft, config.n_mels,
-                                   config.fmin, config.fmax, config.htk)
-    power = power_spectrogram(audio, config.n_fft, config.hop_length, window)
-    logmel = np.log(mel_filters @ power + np.float32(config.log_offset))
+    return log_mel_of_power(power(audio, profile), profile)
+
+
+def power(audio: np.ndarray, profile: Profile) -> np.ndarray:
+    """The profile's |STFT|^2 of a clip (n_fft // 2 + 1, frames)."""
+    window = _profile_filters(profile)[0]
+    return power_spectrogram(audio, profile.features.n_fft, profile.features.hop_length, window)
+
+
+def log_mel_of_power(power_bins: np.ndarray, profile: Profile) -> np.ndarray:
+    """The per-clip min-max scaled log-mel of a power spectrogram: the recipe after the STFT, so
+    a spectrum changed bin by bin (spectrum correction) needs no waveform (spec 6.1 step 5)."""
+    mel_filters = _profile_filters(profile)[1]
+    logmel = np.log(mel_filters @ power_bins + np.float32(profile.features.log_offset))
     low, high = logmel.min(), logmel.max()
     if high <= low:  # a constant clip (silence) carries no information: all zeros, never NaN
         return np.zeros_like(logmel)
     return (logmel - low) / (high - low)
+
+
+EDGE_FRAMES = 4  # frames the two valid deltas lose at each end: network-input frame t is log-mel frame t + 4
 
 
 def valid_delta(x: np.ndarray) -> np.ndarray:
@@ -85,7 +103,7 @@ def stack_deltas(logmel: np.ndarray) -> np.ndarray:
     delta = valid_delta(logmel)
     delta2 = valid_delta(delta)
     axis = 0 if logmel.ndim == 2 else 1
-    return np.stack([logmel[..., 4:-4], delta[..., 2:-2], delta2], axis=axis).astype(np.float32)
+    return np.stack([logmel[..., EDGE_FRAMES:-EDGE_FRAMES], delta[..., 2:-2], delta2], axis=axis).astype(np.float32)
 
 
 def extract(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
@@ -133,11 +151,21 @@ def _read_cached(file: Path, shape: tuple[int, int]) -> np.ndarray | None:
         return None
 
 
+def carried_file(clip_path: str | Path, profile: Profile) -> Path:
+    """Where a data set may carry a clip's log-mel itself: `log_mels/<feature key>/<stem>.npy`
+    beside its `audio/` folder. Spectrum correction writes these (its features come from the
+    corrected STFT magnitudes, as the reference's do, not from the re-synthesised waveform);
+    when the file exists it is the clip's log-mel."""
+    clip_path = Path(clip_path)
+    return clip_path.parent.parent / "log_mels" / cache_folder(profile).name / f"{clip_path.stem}.npy"
+
+
 def _compute_and_store(task: tuple) -> None:
     from asclib.data import load_audio
 
     path, file, profile = task
-    matrix = log_mel(load_audio(path, profile), profile)
+    carried = carried_file(path, profile)
+    matrix = np.load(carried) if carried.is_file() else log_mel(load_audio(path, profile), profile)
     with atomic_path(file) as temporary:
         with open(temporary, "wb") as handle:
             np.save(handle, matrix)

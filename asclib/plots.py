@@ -130,6 +130,51 @@ def gains(gain_table: pd.DataFrame, title: str) -> plt.Figure:
     return figure
 
 
+def ablation(results: pd.DataFrame, reference: pd.DataFrame, groups, title: str) -> plt.Figure:
+    """One panel per device group: each seed's accuracy per ablation row (dots), their mean (line),
+    and the paper's rows (`reference`, same order, dashed) on their own scale for the shape only."""
+    rows = list(dict.fromkeys(results["row"]))
+    figure, axes = plt.subplots(1, len(groups), figsize=(2.6 * len(groups), 3.6), sharey=False)
+    for axis, group in zip(np.atleast_1d(axes), groups):
+        x = np.array([rows.index(r) for r in results["row"]])
+        axis.scatter(x, results[group], s=14, color="tab:blue", alpha=0.6, label="ours, one seed")
+        axis.plot(range(len(rows)), results.groupby("row", sort=False)[group].mean().reindex(rows), "o-",
+                  color="tab:blue", label="ours, mean")
+        paper_axis = axis.twinx()
+        paper_axis.plot(range(len(reference)), reference[group], "s--", color="tab:gray", label="paper (right axis)")
+        paper_axis.tick_params(labelsize=7, colors="tab:gray")
+        axis.set_xticks(range(len(rows)), rows, rotation=60, ha="right", fontsize=7)
+        axis.set_title(group)
+        axis.grid(axis="y", alpha=0.3)
+    np.atleast_1d(axes)[0].set_ylabel("accuracy %")
+    handles = [h for a in (np.atleast_1d(axes)[0], paper_axis) for h in a.get_legend_handles_labels()[0]]
+    figure.legend(handles, [h.get_label() for h in handles], loc="lower center", ncol=3, fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout(rect=(0, 0.06, 1, 1))
+    return figure
+
+
+def ratios(table: pd.DataFrame, title: str) -> plt.Figure:
+    """Ratios with intervals (`cam.attention_ratio` indexed model, group): one marker and error
+    bar per model and group, a line at one (no preference)."""
+    models = list(dict.fromkeys(table.index.get_level_values(0)))
+    groups = list(dict.fromkeys(table.index.get_level_values(1)))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 0.3 * len(models)), 3.6))
+    width = 0.8 / len(models)
+    for k, model in enumerate(models):
+        block = table.loc[model].reindex(groups)
+        x = np.arange(len(groups)) - 0.4 + width * (k + 0.5)
+        axis.errorbar(x, block["ratio"], yerr=[block["ratio"] - block["low"], block["high"] - block["ratio"]],
+                      fmt="o", capsize=3, label=model)
+    axis.axhline(1, color="black", lw=0.8)
+    axis.set_xticks(np.arange(len(groups)), groups)
+    axis.set(title=title, ylabel="ratio, 95 % CI")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=7, ncol=min(5, len(models)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    figure.tight_layout()
+    return figure
+
+
 def histogram(values, title: str, xlabel: str, bins: int = 10) -> plt.Figure:
     """A histogram of `values`."""
     figure, axis = plt.subplots(figsize=(6, 3.2))
@@ -146,5 +191,36 @@ def heatmap(table: pd.DataFrame, title: str, fmt: str = ".1f", cmap: str = "viri
     figure, axis = plt.subplots(figsize=(1.0 + 0.62 * table.shape[1], 0.9 + 0.42 * table.shape[0]))
     sns.heatmap(table, annot=True, fmt=fmt, cmap=cmap, cbar=False, ax=axis, annot_kws={"fontsize": 8})
     axis.set_title(title)
+    figure.tight_layout()
+    return figure
+
+
+def cam_figure(log_mel: np.ndarray, panels: dict[str, np.ndarray], profile: str | Profile,
+               events=None, title: str = "") -> plt.Figure:
+    """A spectrogram (mel bands x frames) above one class activation map per entry of `panels`
+    (`cam.maps`, same grid, values in [0, 1], drawn over a faint copy of the spectrogram), on one
+    time axis in seconds, as in the paper's figures 2 and 3 (notebook 10, `predict --cam`).
+    `events` (onset and offset in seconds, label) are shaded on every panel."""
+    profile = get_profile(profile)
+    seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
+    extent = (0, log_mel.shape[1] * seconds_per_frame, 0, log_mel.shape[0])
+    rows = 1 + len(panels)
+    figure, axes = plt.subplots(rows, 1, figsize=(9, 1.7 * rows + 0.5), sharex=True, sharey=True, squeeze=False)
+    axes = axes[:, 0]
+    axes[0].imshow(log_mel, origin="lower", aspect="auto", extent=extent, cmap="magma", interpolation="nearest")
+    axes[0].set_title("log-mel spectrogram", fontsize=10)
+    for axis, (name, matrix) in zip(axes[1:], panels.items()):
+        axis.imshow(log_mel, origin="lower", aspect="auto", extent=extent, cmap="gray", interpolation="nearest")
+        axis.imshow(matrix, origin="lower", aspect="auto", extent=extent, cmap="jet", alpha=0.6, vmin=0, vmax=1,
+                    interpolation="nearest")
+        axis.set_title(name, fontsize=10)
+    for onset, offset, label in events or []:
+        for axis in axes:
+            axis.axvspan(onset, offset, color="white", alpha=0.2, lw=0)
+        axes[0].text(onset, 0.92 * log_mel.shape[0], label, color="cyan", fontsize=7)
+    for axis in axes:
+        axis.set_ylabel("mel band")
+    axes[-1].set_xlabel("time (s)")
+    figure.suptitle(title)
     figure.tight_layout()
     return figure

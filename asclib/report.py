@@ -27,7 +27,7 @@ import pandas as pd
 
 from asclib import synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths
-from asclib.data import load_index
+from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
@@ -109,12 +109,15 @@ def declared_parameters(notebook: Path) -> set[str]:
 
 
 def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0,
-              only: list[str] | None = None, extra: dict | None = None) -> Path:
+              only: list[str] | None = None, extra: dict | None = None, skip_bad: bool = False) -> Path:
     """Execute the notebooks (all, or those whose names start with an entry of `only`).
 
     Every notebook gets `profile`, `data_dir` and `seed`; each entry of `extra` goes to the
     notebooks whose `parameters` cell declares it, and a name that no selected notebook
     declares is refused before anything runs (papermill itself would only warn).
+    The dataset is checked first (`data.check_dataset`): unusable clips stop the run before any
+    long work, unless `skip_bad`, which leaves them out of everything the run loads
+    (`data.exclude_files`; they are listed in `results/<profile>/excluded_files.csv`).
     """
     import papermill
 
@@ -129,6 +132,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         known = sorted(set().union(*declared.values()) - {"profile", "data_dir", "seed"})
         raise ValueError(f"unknown notebook parameter(s) {', '.join(unknown)}: the selected notebooks "
                          f"declare {', '.join(known) or 'nothing'} besides profile, data_dir and seed")
+    exclude_files(check_dataset(synth.dataset(name, data_dir, seed), name, skip_bad),
+                  results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     if any(notebook.stem in train.NOTEBOOK_OF.values() for notebook in selected):

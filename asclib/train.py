@@ -16,6 +16,7 @@ during training: the model of the last epoch is the model.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +40,9 @@ CHECKPOINT = "checkpoint.pt"
 TRAIN_THREADS = 1
 # The runs of notebooks 04-06, the slowest first (the order `train_all` hands them out).
 NOTEBOOK_RUNS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
+# A run has levelled off when its last doubling of training (the last cosine cycle is as long as
+# all the ones before it) lowered the training loss by less than this share (%).
+PLATEAU_CHANGE = 3.0
 
 
 class CheckpointError(ValueError):
@@ -218,12 +222,22 @@ class Run:
     seconds: float  # training time of the whole run, over all the calls that trained it
 
 
-def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet) -> Path:
+def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
+    """Whether a run masks its batches: the reference's choice (the FCNNs, not the ResNet) unless
+    `spec_augment` says otherwise (the ablation of notebook 09 trains the ResNet with it)."""
+    return name != "resnet" if spec_augment is None else bool(spec_augment)
+
+
+def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
+               spec_augment: bool | None = None, group: str = "") -> Path:
+    epochs = epochs_of(name, profile)  # the other model's epochs do not change this run
+    recipe = dataclasses.replace(profile.train, resnet_epochs=epochs, fcnn_epochs=epochs)
     key = config_hash({"name": name, "classes": n_classes, "profile": profile.name,
-                       "models": config_hash(profile.models), "train": config_hash(profile.train),
+                       "spec_augment": uses_spec_augment(name, spec_augment),
+                       "models": config_hash(profile.models), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
                        "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS})
-    return paths(profile).runs / f"{name}-{n_classes}c-{key}"
+    return paths(profile).runs / group / f"{name}-{n_classes}c-{key}"
 
 
 def _metadata(name: str, n_classes: int, profile: Profile) -> dict:
@@ -231,10 +245,29 @@ def _metadata(name: str, n_classes: int, profile: Profile) -> dict:
             "features": config_hash(profile.features)}
 
 
+def read_checkpoint(path: str | Path) -> dict:
+    """The state stored in a checkpoint, read with `weights_only=True`: only tensors and plain
+    values (numbers, strings, lists, tuples, dicts) are rebuilt, so no code stored in the file
+    ever runs. A file holding anything else (a checkpoint of an older asclib, which stored numpy
+    objects, or a crafted pickle) or no checkpoint at all raises CheckpointError."""
+    import pickle
+    import re
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError) as error:
+        found = re.search(r"GLOBAL \S+|Unsupported operand \d+", str(error))  # torch's words for what it refused
+        reason = found.group(0) if found else (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise CheckpointError(f"{path} cannot be loaded safely ({reason}): it holds objects other than tensors "
+                              "and plain values, as checkpoints of older asclib versions did, or it is not a "
+                              f"checkpoint. Delete its run folder ({Path(path).parent}) and train again") from None
+
+
 def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | Profile) -> dict:
-    """Read a checkpoint and check it belongs to this model, class count and profile."""
+    """Read a checkpoint safely (`read_checkpoint`) and check it belongs to this model, class
+    count and profile."""
     profile = get_profile(profile)
-    state = torch.load(path, map_location="cpu", weights_only=False)
+    state = read_checkpoint(path)
     expected, found = _metadata(name, n_classes, profile), state.get("metadata", {})
     if found != expected:
         differences = ", ".join(f"{k}: checkpoint {found.get(k)!r}, asked {v!r}"
@@ -245,13 +278,18 @@ def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | 
 
 
 def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "quick", seed: int = 0,
-        stop_after: int | None = None, progress: bool = True) -> Run:
+        stop_after: int | None = None, progress: bool = True, spec_augment: bool | None = None,
+        group: str = "") -> Run:
     """Train (or resume, or load when finished) a model; `stop_after` ends this call after that
-    many more epochs (the run resumes from there next time)."""
+    many more epochs (the run resumes from there next time); `spec_augment` overrides the
+    reference's choice of SpecAugment (`uses_spec_augment`); `group` names a sub-folder of the
+    profile's runs (the ablation's runs live in `ablation/`, apart from the notebooks' models
+    that `predict` uses)."""
     from tqdm.auto import tqdm
 
     profile = get_profile(profile)
-    folder = run_folder(name, n_classes, profile, seed, data)
+    folder = run_folder(name, n_classes, profile, seed, data, spec_augment, group)
+    masked = uses_spec_augment(name, spec_augment)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = epochs_of(name, profile)
     steps = profile.train.steps_per_epoch or int(np.ceil(len(data.labels) / profile.train.batch_size))
@@ -268,7 +306,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        batches.load_state_dict(state["batches"])
+        batches.load_state_dict({**state["batches"], "order": np.asarray(state["batches"]["order"])})
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, done, seconds = state["history"], state["epoch"], state["seconds"]
@@ -284,8 +322,8 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
                 for group in optimizer.param_groups:
                     group["lr"] = lr
                 first, second = batches.next()
-                x1, y1 = _batch(data, first, n_classes, name != "resnet", profile, rng)
-                x2, y2 = _batch(data, second, n_classes, name != "resnet", profile, rng)
+                x1, y1 = _batch(data, first, n_classes, masked, profile, rng)
+                x2, y2 = _batch(data, second, n_classes, masked, profile, rng)
                 x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
                 logits = model(torch.from_numpy(x).to(device))
                 loss = -(torch.from_numpy(y).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
@@ -297,7 +335,8 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
                 bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
             seconds += time.perf_counter() - start
             start = time.perf_counter()
-            _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile))
+            _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile),
+                  profile)
     bar.close()
     model.eval()
     table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
@@ -315,12 +354,30 @@ def torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _save(folder, model, optimizer, batches, rng, history, epoch, seconds, metadata) -> None:
-    state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "batches": batches.state_dict(),
-             "rng": rng.bit_generator.state, "torch_rng": torch.get_rng_state(), "history": history,
-             "epoch": epoch, "seconds": seconds, "metadata": metadata}
+def _save(folder, model, optimizer, batches, rng, history, epoch, seconds, metadata, profile: Profile) -> None:
+    """Write the run's state, numpy values turned into plain ones (`_plain`) so that
+    `read_checkpoint` loads it without unpickling any other object. The whole profile is stored
+    too (`profile`, its sections as dicts): `asclib.predict` rebuilds the models from it."""
+    from dataclasses import asdict
+
+    state = {"model": model.state_dict(), "torch_rng": torch.get_rng_state(), **_plain({
+        "optimizer": optimizer.state_dict(), "batches": batches.state_dict(), "rng": rng.bit_generator.state,
+        "history": history, "epoch": epoch, "seconds": seconds, "metadata": metadata, "profile": asdict(profile)})}
     with atomic_path(folder / CHECKPOINT) as temporary:
         torch.save(state, temporary)
+
+
+def _plain(value):
+    """`value` with numpy arrays turned into lists and numpy scalars into Python numbers, inside
+    dicts, lists and tuples (the batch order, the bit generator's state, the learning rates of
+    the history and of the optimiser); tensors and plain values pass through unchanged."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    if isinstance(value, (np.ndarray, np.generic)):
+        return value.tolist()
+    return value
 
 
 @torch.no_grad()
@@ -401,31 +458,51 @@ def summary(run: Run) -> pd.DataFrame:
         "trained on": device_name(),
         "loss, end of last cycle": cycles["loss over its last epoch"].iloc[-1],
         "change from previous cycle %": cycles["change from previous cycle %"].iloc[-1],
+        f"levelled off (change under {PLATEAU_CHANGE:g} %)":
+            "yes" if abs(cycles["change from previous cycle %"].iloc[-1]) < PLATEAU_CHANGE else "no",
     }, index=[f"{run.name}, {run.n_classes} classes"])
 
 
-_SETS: dict[int, TrainingSet] = {}  # the training sets `train_all` hands to its forked workers
+_SETS: dict = {}  # the training sets `fit_many` hands to its forked workers, by key
 
 
-def _fit_in_worker(task: tuple) -> None:
-    name, n_classes, profile, seed = task
-    fit(name, n_classes, _SETS[n_classes], profile, seed, progress=False)
+def _fit_in_worker(job: dict) -> None:
+    fit(**{**job, "data": _SETS[job["data"]]}, progress=False)
+
+
+def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None = None) -> None:
+    """Train (or find finished) the runs `jobs`, each the keyword arguments of `fit` with `data`
+    naming its training set in `sets`, `workers` at a time in forked processes (default: two
+    on a CPU, one on a GPU). Each run is the same, bit for bit, as `fit` would train in the
+    calling process; read them back with `fit` (instant when finished)."""
+    from asclib.parallel import process_map
+
+    workers = workers or (1 if torch.cuda.is_available() else 2)
+    _SETS.update(sets)
+    try:
+        process_map(_fit_in_worker, jobs, workers, f"{description}, {workers} at a time", "model")
+    finally:
+        _SETS.clear()
 
 
 def train_all(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0, workers: int | None = None) -> None:
-    """Train the five runs of notebooks 04-06 ahead of them, `workers` at a time (default: two
-    on a CPU, one on a GPU), so that the notebooks find them finished (`python -m asclib
-    reproduce` calls it). Each run is the same, bit for bit, as the one a notebook would train."""
-    from asclib.parallel import process_map
-
+    """Train the five runs of notebooks 04-06 ahead of them, so that the notebooks find them
+    finished (`python -m asclib reproduce` and `train` call it)."""
     profile = get_profile(profile)
-    _SETS.update({n: training_set(index, n, profile, seed=seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})})
-    workers = workers or (1 if torch.cuda.is_available() else 2)
-    try:
-        process_map(_fit_in_worker, [(name, n, profile, seed) for name, n in NOTEBOOK_RUNS], workers,
-                    f"training {len(NOTEBOOK_RUNS)} models, {workers} at a time", "model")
-    finally:
-        _SETS.clear()
+    jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed} for name, n in NOTEBOOK_RUNS]
+    fit_many(jobs, _notebook_sets(index, profile, seed), f"training {len(jobs)} models", workers)
+
+
+def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0) -> dict[str, Run]:
+    """The five runs of notebooks 04-06, keyed "resnet-10c" and so on (trained if missing; loaded
+    in a second when `train_all` or the notebooks trained them): notebook 10 looks inside them."""
+    profile = get_profile(profile)
+    sets = _notebook_sets(index, profile, seed)
+    return {f"{name}-{n}c": fit(name, n, sets[n], profile, seed, progress=False) for name, n in NOTEBOOK_RUNS}
+
+
+def _notebook_sets(index: pd.DataFrame, profile: Profile, seed: int) -> dict[int, TrainingSet]:
+    return {n: training_set(index, n, profile, seed=seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})}
 
 
 def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",

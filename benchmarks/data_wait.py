@@ -38,8 +38,8 @@ def measure(name: str, n_classes: int, profile, device: str, steps: int, repeats
 
     def make_batch():
         first, second = batches.next()
-        x1, y1 = train._batch(data, first, n_classes, name != "resnet", profile, rng)
-        x2, y2 = train._batch(data, second, n_classes, name != "resnet", profile, rng)
+        x1, y1 = train._batch(data, first, n_classes, train.uses_spec_augment(name), profile, rng)
+        x2, y2 = train._batch(data, second, n_classes, train.uses_spec_augment(name), profile, rng)
         x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
         return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
 

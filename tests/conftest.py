@@ -21,6 +21,9 @@ REAL_CLIPS = SHARED / "real-clips" / "tau2020-mobile-dev"
 # released scores from here instead of downloading them.
 if RELEASED.is_dir():
     os.environ.setdefault("ASC_RELEASED_DIR", str(RELEASED.resolve()))
+# Notebook 10 draws the maps of one real clip from here (a mechanics check).
+if (SHARED / "real-clips").is_dir():
+    os.environ.setdefault("ASC_REAL_CLIPS_DIR", str((SHARED / "real-clips").resolve()))
 
 
 def _need(path: Path) -> Path:

@@ -60,6 +60,14 @@ def test_random_crop_keeps_consecutive_frames():
         augment.random_crop(batch, 11, rng)
 
 
+def test_random_crop_starts_as_the_reference():
+    """numpy's randint(0, 423 - 400) of the reference: starts 0 to 22, all of them drawn."""
+    batch = np.broadcast_to(np.arange(423, dtype=np.float32), (4000, 1, 1, 423))
+    starts = augment.random_crop(batch, 400, np.random.default_rng(0))[:, 0, 0, 0].astype(int)
+    assert sorted(set(starts)) == list(range(23))
+    assert set(augment.random_crop(batch[:5, ..., :400], 400, np.random.default_rng(0))[:, 0, 0, 0]) == {0}
+
+
 def test_spec_augment_masks_one_band_and_one_span_per_channel():
     rng = np.random.default_rng(0)
     batch = np.ones((8, 3, 128, 423), np.float32)
@@ -158,6 +166,27 @@ def test_spectrum_correction_pools_all_non_a_training_devices(tiny_index, tmp_pa
     assert np.abs(np.log(pooled / s3)).mean() > 0.05  # the reference's bug (s3 only) gives another curve
     with pytest.raises(ValueError, match="needs parallel training recordings"):
         augment.correction_coefficients(tiny_index[tiny_index["device"] == "a"], TINY)
+
+
+def test_spectrum_correction_features_come_from_the_corrected_magnitudes(augmented, tiny_index, tmp_path,
+                                                                          monkeypatch):
+    """Spec 6.1 step 5: the reference computes the features of a corrected clip from the corrected
+    STFT magnitudes; the carried log-mel is that, and the feature cache serves it."""
+    from asclib import features
+    from asclib.data import load_audio
+
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path))
+    row = augment.load_augmented(TINY, ["spectrum_correction"], root=augmented).iloc[0]
+    source = tiny_index.set_index("filename").loc[row["source"], "path"]
+    coefficients = augment.correction_coefficients(tiny_index, TINY, seed=3)
+    audio = load_audio(source, TINY).astype(np.float64)
+    expected = features.log_mel_of_power(features.power(audio, TINY) * (coefficients[:, None] ** 2), TINY)
+    served = features.cached_log_mels([row["path"]], TINY, workers=1, progress=False)[0]
+    assert np.allclose(served, expected, atol=1e-5)
+    resynthesised = features.log_mel(load_audio(row["path"], TINY), TINY)
+    assert np.abs(resynthesised - expected).max() > 1e-3  # what re-extracting the waveform would give
+    plain = tiny_index[tiny_index["split"] == "train"]["path"].iloc[0]
+    assert not features.carried_file(plain, TINY).exists()  # other clips are read from their audio
 
 
 def test_reverb_keeps_the_direct_path_at_time_zero(tmp_path, monkeypatch):

@@ -5,10 +5,14 @@ from __future__ import annotations
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+from asclib import plan
 from asclib.__main__ import main
 from asclib.config import PROJECT_ROOT
+from conftest import write_layout
+from test_plan import fake_timings
 
 
 def test_index_summarises_a_dataset_and_exits_0(tiny_corpus, capsys):
@@ -37,3 +41,30 @@ def test_the_module_runs_as_a_program():
     assert ok.returncode == 0 and "reproduce" in ok.stdout
     usage = subprocess.run([sys.executable, "-m", "asclib"], cwd=PROJECT_ROOT, capture_output=True, text=True)
     assert usage.returncode == 2 and "required" in usage.stderr
+
+
+def test_predict_without_runs_is_an_error_with_exit_2(tmp_path, capsys):
+    clip = tmp_path / "clip.wav"
+    clip.write_bytes(b"")
+    assert main(["predict", str(clip), "--runs", str(tmp_path / "nowhere")]) == 2
+    assert "neither a run folder" in capsys.readouterr().err
+    assert main(["predict", str(clip), "--runs", str(tmp_path)]) == 2
+    assert "no run folders in it" in capsys.readouterr().err
+
+
+def test_dry_run_prints_the_plan_and_says_the_dataset_is_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(plan, "measure", lambda profile, corpus=False: fake_timings())
+    assert main(["reproduce", "--profile", "paper", "--data-dir", str(tmp_path / "nowhere"), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "dry run: nothing was done" in out and "dataset folder not found" in out
+    assert "train resnet, 10 classes" in out and "total" in out
+    assert not list(tmp_path.iterdir())
+
+
+def test_reproduce_refuses_a_bad_dataset_before_running_anything(tmp_path, capsys):
+    names = ["park-espoo-0-0-a.wav", "park-espoo-1-1-a.wav"]
+    root = write_layout(tmp_path / "d", {name: np.zeros(64_000, np.float32) for name in names}, train={names[0]})
+    (root / "audio" / names[1]).unlink()
+    assert main(["reproduce", "--only", "01", "--data-dir", str(root)]) == 2
+    err = capsys.readouterr().err
+    assert "1 of 2 listed file(s)" in err and "missing: 1 file(s)" in err and "--skip-bad-files" in err

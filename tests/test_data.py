@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
@@ -9,8 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asclib.data import (COARSE_OF, SCENES, AudioError, AudioFormatWarning, DatasetError,
-                         load_audio, load_index, parse_filename, read_split)
+from asclib.data import (COARSE_OF, EXCLUDED_FILES_VARIABLE, SCENES, AudioError, AudioFormatWarning,
+                         BadFilesWarning, DatasetError, check_dataset, exclude_files, load_audio, load_index,
+                         parse_filename, read_split)
 from conftest import write_layout
 
 # --- the official fold-1 split files -------------------------------------------------------------
@@ -157,3 +159,54 @@ def test_format_mismatches_are_adapted_with_a_warning(tmp_path):
     assert np.all(loaded["short.wav"][n // 2:] == 0)
     expected = np.sin(2 * np.pi * 440 * np.arange(1000, 2000) / 16_000)
     assert np.corrcoef(loaded["rate.wav"][1000:2000], expected)[0, 1] > 0.99
+
+
+# --- the dataset check of `python -m asclib reproduce` -------------------------------------------
+
+def broken_layout(root: Path) -> tuple[Path, set[str]]:
+    """A quick-format layout of 8 clips, 5 of them bad in a different way each."""
+    root = small_layout(root, n=8)
+    audio = root / "audio"
+    clips = sorted(audio.glob("*.wav"))
+    clips[0].unlink()
+    tone = 0.1 * np.ones(128_000, np.float32)
+    sf.write(clips[1], tone, 32_000)  # 4 s, but at 32 kHz
+    sf.write(clips[2], np.stack([tone[:64_000]] * 2, axis=1), 16_000)
+    sf.write(clips[3], tone[:48_000], 16_000)
+    clips[4].write_text("not audio")
+    return root, {f"audio/{clip.name}" for clip in clips[:5]}
+
+
+def test_check_reports_every_problem_in_one_error(tmp_path):
+    root, bad = broken_layout(tmp_path / "d")
+    with pytest.raises(DatasetError) as caught:
+        check_dataset(root, "quick", progress=False)
+    message = str(caught.value)
+    assert "5 of 8 listed file(s) cannot be read as the quick profile expects (mono wav, 16000 Hz, 4 s)" in message
+    assert ("missing: 1 file(s), sample rate: 1 file(s), channels: 1 file(s), length: 1 file(s), "
+            "unreadable: 1 file(s)") in message
+    assert all(name in message for name in bad)
+    assert "32000 Hz" in message and "48000 samples (3 s)" in message and "--skip-bad-files" in message
+
+
+def test_skipped_bad_files_are_left_out_of_the_index(tmp_path, monkeypatch):
+    root, bad = broken_layout(tmp_path / "d")
+    with pytest.warns(BadFilesWarning, match="These files are left out"):
+        problems = check_dataset(root, "quick", skip_bad=True, progress=False)
+    assert set(problems["filename"]) == bad and len(problems) == 5
+    with pytest.raises(DatasetError, match="missing on disk"):
+        load_index(root)
+    assert len(load_index(root, exclude=problems["filename"])) == 3
+
+    monkeypatch.setenv(EXCLUDED_FILES_VARIABLE, "")  # restored after the test
+    listing = exclude_files(problems, tmp_path / "results" / "excluded_files.csv")
+    assert listing.is_file() and os.environ[EXCLUDED_FILES_VARIABLE] == str(listing.resolve())
+    assert not set(load_index(root)["filename"]) & bad
+    exclude_files(problems.iloc[:0], listing)
+    assert not listing.exists() and EXCLUDED_FILES_VARIABLE not in os.environ
+
+
+def test_check_passes_the_real_clips_and_names_a_profile_mismatch(real_layout):
+    assert check_dataset(real_layout, "paper", progress=False).empty
+    with pytest.raises(DatasetError, match=r"(?s)sample rate: 13 file\(s\).*is this the data set of the quick profile"):
+        check_dataset(real_layout, "quick", progress=False)

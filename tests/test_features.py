@@ -62,7 +62,7 @@ def test_frame_arithmetic():
     assert features.frame_count("paper") == 431  # 1 + 441000 // 1024
     assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, "paper").shape[-1] == 423
     quick = get_profile("quick")
-    assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, 64, features.frame_count(quick) - 8)
+    assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, quick.features.n_mels, features.frame_count(quick) - 8)
 
 
 def test_silent_clip_gives_zeros_not_nan():
@@ -100,14 +100,14 @@ def test_cache_computes_once_and_matches_direct_extraction(clips, monkeypatch):
     monkeypatch.setattr(features, "_compute_and_store", lambda task: pytest.fail("recomputed a cached clip"))
     assert np.array_equal(features.cached_log_mels(clips, "quick", workers=1, progress=False), first)
     inputs = features.network_inputs(first)
-    assert inputs.shape == (5, 3, 64, first.shape[-1] - 8)
+    assert inputs.shape == (5, 3, get_profile("quick").features.n_mels, first.shape[-1] - 8)
 
 
 def test_changed_config_never_reuses_stale_features(clips):
     quick = get_profile("quick")
-    other = dataclasses.replace(quick, features=dataclasses.replace(quick.features, n_mels=40))
+    other = dataclasses.replace(quick, features=dataclasses.replace(quick.features, n_mels=32))
     assert features.cache_folder(other) != features.cache_folder(quick)
-    assert features.cached_log_mels(clips[:1], other, workers=1, progress=False).shape[1] == 40
+    assert features.cached_log_mels(clips[:1], other, workers=1, progress=False).shape[1] == 32
 
 
 def test_corrupt_cache_entry_is_detected_and_recomputed(clips):

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from asclib import models
+from asclib.config import get_profile
 
 PAPER_COUNTS = {("resnet", 10): 12_966_444, ("resnet", 3): 3_240_732, ("fcnn", 10): 11_780_329,
                 ("fcnn", 3): 11_776_192, ("fsfcnn", 10): 16_531_913}
@@ -31,7 +32,7 @@ def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
 @pytest.mark.parametrize("name", models.MODEL_NAMES)
 def test_quick_models_run_on_quick_inputs(name):
     model = models.build(name, 10, "quick")
-    out = model(torch.rand(4, 3, 64, 112))
+    out = model(torch.rand(4, 3, get_profile("quick").features.n_mels, 112))
     assert out.shape == (4, 10)
     out.sum().backward()
 
@@ -70,7 +71,7 @@ def test_bad_requests_are_refused_clearly():
     with pytest.raises(ValueError, match="unsupported class count 5"):
         models.build("fcnn", 5)
     model = models.build("fcnn", 10, "quick")
-    with pytest.raises(ValueError, match=r"expected network inputs of shape \(batch, 3, 64, frames >= 16\).*got \(2, 1, 64, 100\)"):
-        model(torch.zeros(2, 1, 64, 100))
+    with pytest.raises(ValueError, match=r"expected network inputs of shape \(batch, 3, 40, frames >= 16\).*got \(2, 1, 40, 100\)"):
+        model(torch.zeros(2, 1, 40, 100))
     with pytest.raises(ValueError, match=r"got \(2, 3, 128, 100\)"):
         models.build("resnet", 10, "quick")(torch.zeros(2, 3, 128, 100))

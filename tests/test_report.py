@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+
+import numpy as np
 import pandas as pd
+import papermill
 import pytest
 
 from asclib import report
+from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
+from conftest import write_layout
 
 
 def test_markdown_table_shows_missing_values_as_a_dash_and_keeps_three_decimals():
@@ -46,3 +52,23 @@ def test_manifest_records_the_cpu_its_kernels_and_every_package(tmp_path, monkey
     manifest = json.loads(path.read_text())
     assert manifest["torch_cpu_capability"] and "cpu" in manifest
     assert manifest["packages"]["torch"].startswith("2.13.0") and "numpy" in manifest["packages"]
+
+
+def test_reproduce_checks_the_dataset_first_and_can_leave_bad_clips_out(tmp_path, monkeypatch):
+    names = [f"park-espoo-{k}-{k}-a.wav" for k in range(3)]
+    root = write_layout(tmp_path / "tau", {name: np.zeros(441_000, np.float32) for name in names},
+                        train=set(names[:2]), rate=44_100, subtype="PCM_24")
+    (root / "audio" / names[0]).unlink()
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv(EXCLUDED_FILES_VARIABLE, "")  # restored after the test
+    ran = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, target, **kwargs: (
+        ran.append(source), shutil.copy(source, target)))
+    with pytest.raises(ValueError, match=r"missing: 1 file\(s\)"):
+        report.reproduce("paper", str(root), only=["01"])
+    assert not ran
+    with pytest.warns(BadFilesWarning):
+        report.reproduce("paper", str(root), only=["01"], skip_bad=True)
+    listing = tmp_path / "results" / "paper" / "excluded_files.csv"
+    assert ran and pd.read_csv(listing)["filename"].tolist() == [f"audio/{names[0]}"]
+    assert list(load_index(root, "paper")["filename"]) == [f"audio/{name}" for name in names[1:]]

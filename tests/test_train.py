@@ -23,7 +23,7 @@ TINY_TRAINING = dataclasses.replace(
 @pytest.fixture
 def data():
     rng = np.random.default_rng(0)
-    log_mels = rng.uniform(size=(24, 64, 126)).astype(np.float32)
+    log_mels = rng.uniform(size=(24, QUICK.features.n_mels, 126)).astype(np.float32)
     return train.TrainingSet(log_mels, rng.integers(0, 10, 24), "random clips")
 
 
@@ -235,3 +235,47 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
     alone = train.fit("fcnn", 10, train.training_set(index, 10, profile, seed=5), profile, 5, progress=False)
     assert all(torch.equal(checkpoints["fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
+
+
+def test_a_checkpoint_holds_only_tensors_and_plain_values(data):
+    run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    state = torch.load(run.folder / train.CHECKPOINT, weights_only=True)  # refuses anything else
+    assert state["metadata"]["name"] == "fcnn" and state["profile"]["models"]["fcnn_filters"] == (2, 2, 4)
+    assert isinstance(state["batches"]["order"], list) and all(type(lr) is float for _, _, lr, _ in state["history"])
+
+
+class _RunsCode:
+    """Unpickled, it would run `touch marker` (what a crafted checkpoint could do with anything)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        import os
+
+        return os.system, (f"touch '{self.marker}'",)
+
+
+def test_a_crafted_checkpoint_is_refused_without_running_its_code(tmp_path, data):
+    marker = tmp_path / "marker"
+    crafted = tmp_path / "crafted" / train.CHECKPOINT
+    crafted.parent.mkdir()
+    torch.save({"model": _RunsCode(marker), "metadata": {}}, crafted)
+    with pytest.raises(train.CheckpointError, match=r"cannot be loaded safely \(.*system.*\).*Delete its run folder"):
+        train.load_checkpoint(crafted, "fcnn", 10, TINY_TRAINING)
+    assert not marker.exists()
+    torch.load(crafted, weights_only=False)  # the file really is harmful when unpickled blindly
+    assert marker.exists()
+
+
+def test_a_checkpoint_of_an_older_version_is_refused_with_advice(data):
+    run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    path = run.folder / train.CHECKPOINT
+    state = torch.load(path, weights_only=True)
+    state["batches"]["order"] = np.asarray(state["batches"]["order"])  # as older versions stored it
+    torch.save(state, path)
+    with pytest.raises(train.CheckpointError, match=r"numpy.*older asclib versions.*Delete its run folder"):
+        train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    (tmp := path.with_name("garbage.pt")).write_bytes(b"not a checkpoint")
+    with pytest.raises(train.CheckpointError, match="or it is not a checkpoint"):
+        train.read_checkpoint(tmp)

@@ -1,0 +1,433 @@
+"""What `python -m asclib reproduce` will do, before it does it (`reproduce --dry-run`).
+
+`plan(profile, data_dir)` lists the steps of a reproduce run in the order they happen: the
+dataset check, the offline augmentations and the log-mel features (made by `train.train_all`
+before it trains), the five trainings of notebooks 04-06, the ablation of notebook 09, and the
+notebooks that predict, fuse and write the tables and figures. Each step comes with the folder
+it writes, the disk space it needs and the time it should take on this machine; the free space
+of every file system written to is compared with what the plan needs.
+
+Sizes are computed from the clip counts (the dataset's csv files; the synthetic corpus's plan
+when it is not generated yet; the official fold-1 counts when the real set's folder is absent)
+and the profile: wav bytes from rate, length and sample format, log-mels as float32 (n_mels x
+frames), checkpoints from the models' parameter counts. Times are estimates: `measure` times
+the real code on three scratch clips and a few training steps of every model on the device
+training uses (the GPU if there is one), and the plan scales them by the numbers of clips and
+steps, assuming the clip work spreads evenly over the CPU cores. They leave out disk speed,
+other load on the machine and the notebooks' own plotting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from unittest import mock
+
+import numpy as np
+import pandas as pd
+
+from asclib.config import PROJECT_ROOT, Profile, get_profile, paths
+from asclib.data import (DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError, clip_problems,
+                         read_layout)
+
+# The official fold-1 split of TAU Urban Acoustic Scenes 2020 Mobile, development set (23,040
+# clips): clips per (split, device), for a plan made before the real set is at hand.
+OFFICIAL_FOLD1 = {
+    ("train", "a"): 10_215, **{("train", d): 750 for d in MINOR_TRAINING_DEVICES},
+    **{("evaluate", d): 330 for d in DEVICES},
+    ("unused", "a"): 3_855, **{("unused", d): 750 for d in ("s4", "s5", "s6")},
+}
+_HISTORY_BYTES = 32  # one (step, epoch, lr, loss) row of a checkpoint's history, as torch.save stores it
+_NPY_HEADER = 128
+_WAV_HEADER = 44
+_AFFORDABLE = 10.0  # seconds a full-batch CPU measurement of one model may take; beyond, scale batch 1
+
+
+@dataclass(frozen=True)
+class Timings:
+    """Seconds per unit of work on this machine, from `measure`. Training keys are (name,
+    n_classes, ModelConfig): the ablation's ResNet may be narrower than notebook 04's."""
+
+    device: str  # what training runs on (`train.device_name`)
+    header: float  # the dataset check of one clip
+    features: float  # one clip's log-mel, in one process
+    augment: dict  # offline method -> one augmented clip, in one process
+    synth: float | None  # one clip of the synthetic corpus, in one process (None: not measured)
+    step: dict  # training key -> one training step at the profile's batch size
+    forward: dict  # training key -> one clip's prediction at full length
+    seconds: float  # how long measuring took
+
+
+def measure(profile: str | Profile = "quick", corpus: bool = False) -> Timings:
+    """Time the pipeline's units of work on this machine with the real code, on three scratch
+    clips of the profile's format: a header check, a log-mel, one clip of each offline
+    augmentation, one synthetic clip (if `corpus`), and training steps and a prediction of every
+    model the plan trains: a few seconds for `quick`, under a minute for `paper`."""
+    from threadpoolctl import threadpool_limits
+
+    from asclib import augment, features, train
+    from asclib.data import load_audio
+
+    profile = get_profile(profile)
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="asclib-plan-") as scratch, threadpool_limits(limits=1):
+        folder = Path(scratch)
+        clips = _scratch_clips(folder, profile)
+        header = _best(lambda: clip_problems(clips[0], profile.audio), repeats=20)
+        log_mel = _best(lambda: features.log_mel(load_audio(clips[1], profile), profile))
+        augmented = {method: _augment_seconds(method, clips, profile, folder) for method in augment.OFFLINE_METHODS}
+        synth_clip = None
+        if corpus:
+            from asclib import synth
+
+            location = synth.make_location(profile, 0, SCENES[0], 0)
+            synth_clip = _best(lambda: synth.record_segment(
+                profile, 0, synth.render_segment(profile, 0, location, 0), 0, "a"))
+        step, forward = {}, {}
+        for name, n_classes, sized in _trainings(profile):
+            key = (name, n_classes, sized.models)
+            if key not in step:
+                step[key], forward[key] = _training_seconds(name, n_classes, sized, folder / "runs")
+    return Timings(train.device_name(), header, log_mel, augmented, synth_clip, step, forward,
+                   time.perf_counter() - start)
+
+
+def _best(function, repeats: int = 2) -> float:
+    """The shortest of `repeats` timings of `function()`: the first call also pays for imports
+    and warm-up."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def _scratch_clips(folder: Path, profile: Profile, count: int = 3) -> list[Path]:
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    clips = [folder / f"clip{k}.wav" for k in range(count)]
+    for clip in clips:
+        sf.write(clip, 0.1 * rng.standard_normal(profile.audio.n_samples), profile.audio.sample_rate,
+                 subtype=profile.audio.subtype)
+    return clips
+
+
+def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: Path) -> float:
+    """One clip of `method` as `augment.generate_offline` makes it: read, transform, write, and
+    the carried log-mel where the method has one. The shared context holds stand-ins of the
+    right size: flat correction coefficients, one room response of 1 s, the scratch clips as
+    mixing partners."""
+    import soundfile as sf
+
+    from asclib import augment
+    from asclib.data import load_audio
+
+    sr = profile.audio.sample_rate
+    rng = np.random.default_rng(0)
+    room = rng.standard_normal(sr) * np.exp(-6.9 * np.arange(sr) / sr)  # decays by 60 dB in 1 s
+    context = {"profile": profile, "coefficients": np.ones(profile.features.n_fft // 2 + 1), "rirs": [room],
+               "same_scene": {"park": np.array([str(clip) for clip in clips])}, "source": str(clips[0]),
+               "scene": "park"}
+    chosen = augment.OFFLINE_METHODS[method]
+
+    def one_clip():
+        audio = load_audio(clips[0], profile).astype(np.float64)
+        out, _ = chosen.function(audio, sr, rng, context)
+        sf.write(folder / f"{method}.wav", out.astype(np.float32), sr, subtype=profile.audio.subtype)
+        if chosen.log_mel is not None:
+            chosen.log_mel(audio, context)
+
+    return _best(one_clip)
+
+
+def _trainings(profile: Profile) -> list[tuple[str, int, Profile]]:
+    """Every model the pipeline trains, with the profile it is trained with."""
+    from asclib import ablation, train
+
+    return [(name, n, profile) for name, n in train.NOTEBOOK_RUNS] + [("resnet", 10, ablation.budget(profile))]
+
+
+def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -> tuple[float, float]:
+    """Seconds of one training step at the profile's batch size, and of one clip's prediction.
+
+    The steps are `train.fit`'s own, on random log-mels, in a scratch runs folder: one epoch of
+    warm-up, then one timed epoch (resumed from the first's checkpoint). On a CPU the steps run
+    at batch 1 first and, where a full batch would take long (the paper profile), the time is
+    scaled by the batch size: a convolution on a CPU costs about the same per example.
+    """
+    import torch
+
+    from asclib.features import frame_count
+
+    batch = profile.train.batch_size
+    if torch.cuda.is_available():
+        seconds, model = _timed_fit(name, n_classes, profile, batch, 3, runs)
+    else:
+        seconds, model = _timed_fit(name, n_classes, profile, 1, 1, runs)
+        if 4 * batch * seconds < _AFFORDABLE:
+            seconds, model = _timed_fit(name, n_classes, profile, batch, 2, runs)
+        else:
+            seconds *= batch
+    clip = torch.zeros((1, 3, profile.features.n_mels, frame_count(profile) - 8),
+                       device=next(model.parameters()).device)
+    with torch.no_grad():
+        forward = _best(lambda: float(model(clip).sum()))
+    return seconds, forward
+
+
+def _timed_fit(name: str, n_classes: int, profile: Profile, batch: int, steps: int, runs: Path):
+    from asclib import train
+    from asclib.features import frame_count
+
+    sized = dataclasses.replace(profile, train=dataclasses.replace(profile.train, batch_size=batch,
+                                                                   steps_per_epoch=steps))
+    rng = np.random.default_rng(0)
+    data = train.TrainingSet(rng.random((2 * batch, profile.features.n_mels, frame_count(profile)), dtype=np.float32),
+                             np.arange(2 * batch) % n_classes, f"plan-{batch}")
+    with mock.patch.dict(os.environ, {"ASC_RUNS_DIR": str(runs)}):
+        warm = train.fit(name, n_classes, data, sized, stop_after=1, progress=False)
+        timed = train.fit(name, n_classes, data, sized, stop_after=1, progress=False)
+    return (timed.seconds - warm.seconds) / steps, timed.model
+
+
+@dataclass
+class Plan:
+    """The steps of a reproduce run, with disk space and estimated times (`plan`)."""
+
+    profile: str
+    data: str  # where the clip counts come from, in words
+    steps: pd.DataFrame  # step, writes (a folder, "" for none), amount, disk_bytes, seconds
+    disk: pd.DataFrame  # per file system written to: folders, needed_bytes, free_bytes
+    seconds: float  # the whole run, with trainings `workers` at a time as train.fit_many runs them
+    workers: int
+    timings: Timings
+    notes: list[str]
+
+    def __str__(self) -> str:
+        table = pd.DataFrame({"step": self.steps["step"], "writes": self.steps["writes"].map(_short),
+                              "amount": self.steps["amount"], "disk": self.steps["disk_bytes"].map(_size),
+                              "time": self.steps["seconds"].map(_duration)})
+        total = pd.DataFrame([{"step": "total", "writes": "", "amount": "",
+                               "disk": _size(self.steps["disk_bytes"].sum()), "time": _duration(self.seconds)}])
+        disk = pd.DataFrame({"file system of": self.disk["folders"], "needed": self.disk["needed_bytes"].map(_size),
+                             "free": self.disk["free_bytes"].map(_size)})
+        lines = [f"Plan of `python -m asclib reproduce --profile {self.profile}` (dry run: nothing was done)",
+                 f"Data: {self.data}",
+                 f"Times measured in {self.timings.seconds:.0f} s: training on {self.timings.device}, "
+                 f"{self.workers} run(s) at a time; audio and features on {os.cpu_count()} CPU core(s).", "",
+                 _aligned(pd.concat([table, total]), right=("disk", "time")), "",
+                 "Disk space the run writes (less where results are already made):",
+                 _aligned(disk, right=("needed", "free"))]
+        lines += [f"WARNING: not enough free space for {row.folders}: {_size(row.needed_bytes)} needed, "
+                  f"{_size(row.free_bytes)} free" for row in self.disk.itertuples()
+                  if row.needed_bytes > row.free_bytes]
+        lines += [f"Note: {note}" for note in self.notes]
+        lines.append("Times are estimates scaled from a short measurement; they leave out disk speed, other load "
+                     "on the machine and the notebooks' plotting.")
+        return "\n".join(lines)
+
+
+def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, seed: int = 0,
+         timings: Timings | None = None) -> Plan:
+    """The steps `python -m asclib reproduce` would run for `profile` on `data_dir`, with what
+    each writes, its disk space and its estimated time (from `measure`, unless `timings` are
+    given). Nothing is written outside a scratch folder; the corpus is not generated."""
+    import torch
+
+    from asclib import ablation, augment, train
+    from asclib.features import frame_count
+
+    profile = get_profile(profile)
+    clips, data, generate, notes = _clips(profile, data_dir, seed)
+    timings = timings or measure(profile, corpus=generate)
+    folders, cores = paths(profile), os.cpu_count() or 1
+    wav = _WAV_HEADER + profile.audio.n_samples * _sample_bytes(profile.audio.subtype)
+    npy = _NPY_HEADER + 4 * profile.features.n_mels * frame_count(profile)
+    listed, train_clips, evaluate = int(clips.to_numpy().sum()), clips.loc["train"], int(clips.loc["evaluate"].sum())
+    rows = []
+
+    def add(step, writes, amount, disk_bytes, seconds):
+        rows.append({"step": step, "writes": str(writes), "amount": amount, "disk_bytes": int(disk_bytes),
+                     "seconds": float(seconds)})
+
+    if generate:
+        add("generate the synthetic corpus", folders.data, f"{listed:,} clips", listed * wav,
+            listed * timings.synth / cores)
+    add("check the dataset (headers)", "", f"{listed:,} files", 0, listed * timings.header)
+    sources = {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
+               for method, chosen in augment.OFFLINE_METHODS.items()}
+    for method, count in sources.items():
+        carried = npy if augment.OFFLINE_METHODS[method].log_mel is not None else 0
+        seconds = count * timings.augment[method] / cores
+        if method == "spectrum_correction":  # its coefficients first: two STFTs per pair, in one process
+            pairs = sum(min(int(train_clips[d]), profile.augment.correction_pairs_per_device)
+                        for d in MINOR_TRAINING_DEVICES)
+            seconds += 2 * pairs * timings.features
+        add(f"augmentation: {method}", folders.augmented / method, f"{count:,} clips", count * (wav + carried),
+            seconds)
+    featured = int(train_clips.sum()) + evaluate + sum(sources.values())
+    computed = featured - sources["spectrum_correction"]  # those clips carry their log-mels
+    add("log-mel features", folders.cache / "features", f"{featured:,} clips", featured * npy,
+        computed * timings.features / cores)
+
+    def trainings(label, name, n_classes, sized, methods, runs) -> list[float]:
+        """Add the row of `runs` runs of a model; return each run's seconds."""
+        seen = int(train_clips.sum()) + sum(sources[m] for m in methods)
+        per_epoch = sized.train.steps_per_epoch or math.ceil(seen / sized.train.batch_size)  # as train.fit
+        steps = train.epochs_of(name, sized) * per_epoch
+        run = steps * timings.step[(name, n_classes, sized.models)]
+        add(label, folders.runs, f"{runs} x {steps:,} steps", runs * _checkpoint_bytes(name, n_classes, sized, steps),
+            runs * run)
+        return [run] * runs
+
+    notebook_runs = [run for name, n in train.NOTEBOOK_RUNS
+                     for run in trainings(f"train {name}, {n} classes ({train.NOTEBOOK_OF[name]})", name, n,
+                                          profile, sources, 1)]
+    budget, seeds = ablation.budget(profile), profile.ablation.seeds
+    ablation_runs = [run for label, (methods, _) in ablation.rows().items()
+                     for run in trainings(f"ablation: {label}, {len(seeds)} seeds (09)", "resnet", 10, budget,
+                                          methods, len(seeds))]
+    forward = (sum(timings.forward[(name, n, profile.models)] for name, n in train.NOTEBOOK_RUNS)
+               + len(ablation_runs) * timings.forward[("resnet", 10, budget.models)])
+    add("notebooks: predictions, fusion, tables, figures", folders.results,
+        f"{evaluate:,} clips x {len(notebook_runs) + len(ablation_runs)} runs", 0, evaluate * forward)
+    steps = pd.DataFrame(rows)
+
+    workers = 1 if torch.cuda.is_available() else 2  # as train.fit_many
+    seconds = (steps["seconds"].sum() - sum(notebook_runs) - sum(ablation_runs)
+               + _parallel(notebook_runs, workers) + _parallel(ablation_runs, workers))
+    return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)
+
+
+def _clips(profile: Profile, data_dir, seed: int) -> tuple[pd.DataFrame, str, bool, list[str]]:
+    """Clips per split (rows) and device (columns), where the counts come from, whether the
+    synthetic corpus will be generated first, and notes on what the run will meet."""
+    from asclib import synth
+
+    folder = Path(data_dir) if data_dir is not None else paths(profile).data
+    if folder.is_dir():
+        try:
+            index = read_layout(folder)
+            return _counts(index), f"{folder}: {len(index):,} clips listed in its csv files", False, []
+        except DatasetError as error:
+            notes = [f"the dataset folder cannot be read, so reproduce will stop at its check: {error}"]
+    elif profile.name == "quick" and data_dir is None:
+        index = synth.plan_corpus(profile, seed)
+        return (_counts(index), f"{folder} does not exist yet: reproduce will generate the synthetic corpus there "
+                f"first ({len(index):,} clips)", True, [])
+    elif data_dir is None:
+        notes = ["the paper profile needs --data-dir, the folder of the real development set"]
+    else:
+        notes = [f"dataset folder not found: {folder}; reproduce will stop at the dataset check"]
+    if profile.name == "quick":
+        return _counts(synth.plan_corpus(profile, seed)), "the synthetic corpus's counts (assumed)", False, notes
+    counts = pd.Series(OFFICIAL_FOLD1).unstack(fill_value=0)
+    return (_counts(counts), "the official fold-1 counts of TAU Urban Acoustic Scenes 2020 Mobile (assumed)", False,
+            notes)
+
+
+def _counts(clips: pd.DataFrame) -> pd.DataFrame:
+    """Clips per split and device, from an index (one row per clip) or a table of counts."""
+    if "split" in clips:
+        clips = pd.crosstab(clips["split"].astype(str), clips["device"].astype(str))
+    return clips.reindex(index=list(SPLITS), columns=list(DEVICES), fill_value=0)
+
+
+_SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3, "PCM_32": 4, "FLOAT": 4}
+
+
+def _sample_bytes(subtype: str) -> int:
+    if subtype not in _SAMPLE_BYTES:
+        raise ValueError(f"cannot size wav files of subtype {subtype!r}: expected one of {list(_SAMPLE_BYTES)}")
+    return _SAMPLE_BYTES[subtype]
+
+
+@lru_cache(maxsize=None)
+def _model_bytes(name: str, n_classes: int, profile: Profile) -> int:
+    """Weights and buffers, and one momentum buffer per parameter (float32); the model is built
+    on PyTorch's meta device, which allocates and initialises nothing."""
+    import torch
+
+    from asclib import models
+
+    with torch.device("meta"):
+        model = models.build(name, n_classes, profile)
+    return (sum(t.numel() * t.element_size() for t in model.state_dict().values())
+            + sum(p.numel() * p.element_size() for p in model.parameters()))
+
+
+def _checkpoint_bytes(name: str, n_classes: int, profile: Profile, steps: int) -> int:
+    """About the size of a finished run's checkpoint: the model, its optimiser and its history."""
+    return _model_bytes(name, n_classes, profile) + steps * _HISTORY_BYTES
+
+
+def _parallel(durations: list[float], workers: int) -> float:
+    """The wall time of jobs handed out in order to `workers` processes, each taking the next
+    job when it is free (as `parallel.process_map` does)."""
+    finish = [0.0] * workers
+    for duration in durations:
+        finish[finish.index(min(finish))] += duration
+    return max(finish, default=0.0)
+
+
+def _free_space(steps: pd.DataFrame, folders) -> pd.DataFrame:
+    """Per file system written to: the profile's folders on it (`config.paths`), the bytes the
+    plan writes there and the bytes free. A folder not made yet counts on the file system of its
+    nearest existing parent."""
+    systems, written = {}, steps[steps["writes"] != ""]
+    for root in dataclasses.astuple(folders):
+        mine = written[[Path(folder).is_relative_to(root) for folder in written["writes"]]]
+        if mine.empty:
+            continue
+        existing = root
+        while not existing.exists():
+            existing = existing.parent
+        entry = systems.setdefault(existing.stat().st_dev, {"folders": [], "needed_bytes": 0,
+                                                             "free_bytes": shutil.disk_usage(existing).free})
+        entry["folders"].append(_short(str(root)))
+        entry["needed_bytes"] += int(mine["disk_bytes"].sum())
+    return pd.DataFrame([{**entry, "folders": ", ".join(entry["folders"])} for entry in systems.values()])
+
+
+def _short(folder: str) -> str:
+    """A folder relative to the repository when inside it; "-" for none."""
+    if not folder:
+        return "-"
+    path = Path(folder)
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else folder
+
+
+def _aligned(table: pd.DataFrame, right=()) -> str:
+    """`table` as text, columns left-aligned except those in `right`."""
+    widths = {c: max(len(c), table[c].astype(str).str.len().max()) for c in table}
+    formatters = {c: (lambda value, w=w: f"{value:>{w}}") if c in right else (lambda value, w=w: f"{value:<{w}}")
+                  for c, w in widths.items()}
+    headers = [c.rjust(widths[c]) if c in right else c for c in table]
+    return table.to_string(index=False, formatters=formatters, header=headers, justify="left")
+
+
+def _size(count: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if count < 1000:
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1000
+    return f"{count:.1f} TB"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
