@@ -297,10 +297,11 @@ def describe_attention(ratios: pd.DataFrame) -> list[str]:
     sentences = []
     for key, row in ratios.iterrows():
         interval = f"ratio {row['ratio']:.2f} ({row['low']:.2f} to {row['high']:.2f}, {int(row['clips'])} clips)"
+        share = f"{100 * abs(row['ratio'] - 1):.0f} %"
         if row["low"] > 1:
-            verdict = "its evidence sits on the events more than their duration alone would give"
+            verdict = f"its maps put {share} more mass on event frames than the events' duration alone would"
         elif row["high"] < 1:
-            verdict = "its evidence sits on the background between events"
+            verdict = f"its maps put {share} less mass on event frames than their duration alone would: the background"
         else:
             verdict = "not distinguishable from a map blind to where the events are"
         sentences.append(f"{key}: {interval}: {verdict}.")

@@ -111,21 +111,31 @@ def gains(gain_table: pd.DataFrame, title: str) -> plt.Figure:
     """Gains with their intervals (`tables.gains`): one marker and error bar per comparison and
     device group, a line at zero; an interval crossing the line is not distinguishable from it."""
     comparisons = list(dict.fromkeys(gain_table.index.droplevel("group")))
-    groups = list(dict.fromkeys(gain_table.index.get_level_values("group")))
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 0.35 * len(comparisons)), 3.6))
-    width = 0.8 / len(comparisons)
-    for k, (system, baseline) in enumerate(comparisons):
+    blocks = {}
+    for system, baseline in comparisons:
         rows = ((gain_table.index.get_level_values("system") == system)
                 & (gain_table.index.get_level_values("compared with") == baseline))
-        block = gain_table[rows].droplevel(["system", "compared with"]).reindex(groups)
+        blocks[f"{system} vs {baseline}"] = gain_table[rows].droplevel(["system", "compared with"])
+    return _intervals(blocks, "gain", 0.0, title, "accuracy gain (points), 95 % CI", columns=3)
+
+
+def _intervals(blocks: dict[str, pd.DataFrame], value: str, reference: float, title: str, ylabel: str,
+               columns: int) -> plt.Figure:
+    """One marker with its error bar (`low`, `high`) per block and group (the blocks' index), side
+    by side within each group, and a line at `reference`."""
+    groups = list(dict.fromkeys(g for block in blocks.values() for g in block.index))
+    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 0.35 * len(blocks)), 3.6))
+    width = 0.8 / len(blocks)
+    for k, (label, block) in enumerate(blocks.items()):
+        block = block.reindex(groups)
         x = np.arange(len(groups)) - 0.4 + width * (k + 0.5)
-        axis.errorbar(x, block["gain"], yerr=[block["gain"] - block["low"], block["high"] - block["gain"]],
-                      fmt="o", capsize=3, label=f"{system} vs {baseline}")
-    axis.axhline(0, color="black", lw=0.8)
+        axis.errorbar(x, block[value], yerr=[block[value] - block["low"], block["high"] - block[value]],
+                      fmt="o", capsize=3, label=label)
+    axis.axhline(reference, color="black", lw=0.8)
     axis.set_xticks(np.arange(len(groups)), groups)
-    axis.set(title=title, ylabel="accuracy gain (points), 95 % CI")
+    axis.set(title=title, ylabel=ylabel)
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, ncol=min(3, len(comparisons)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
+    axis.legend(fontsize=7, ncol=min(columns, len(blocks)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
     figure.tight_layout()
     return figure
 
@@ -158,21 +168,7 @@ def ratios(table: pd.DataFrame, title: str) -> plt.Figure:
     """Ratios with intervals (`cam.attention_ratio` indexed model, group): one marker and error
     bar per model and group, a line at one (no preference)."""
     models = list(dict.fromkeys(table.index.get_level_values(0)))
-    groups = list(dict.fromkeys(table.index.get_level_values(1)))
-    figure, axis = plt.subplots(figsize=(max(6.0, 1.3 * len(groups) + 0.3 * len(models)), 3.6))
-    width = 0.8 / len(models)
-    for k, model in enumerate(models):
-        block = table.loc[model].reindex(groups)
-        x = np.arange(len(groups)) - 0.4 + width * (k + 0.5)
-        axis.errorbar(x, block["ratio"], yerr=[block["ratio"] - block["low"], block["high"] - block["ratio"]],
-                      fmt="o", capsize=3, label=model)
-    axis.axhline(1, color="black", lw=0.8)
-    axis.set_xticks(np.arange(len(groups)), groups)
-    axis.set(title=title, ylabel="ratio, 95 % CI")
-    axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, ncol=min(5, len(models)), loc="upper center", bbox_to_anchor=(0.5, -0.1))
-    figure.tight_layout()
-    return figure
+    return _intervals({model: table.loc[model] for model in models}, "ratio", 1.0, title, "ratio, 95 % CI", columns=5)
 
 
 def histogram(values, title: str, xlabel: str, bins: int = 10) -> plt.Figure:
