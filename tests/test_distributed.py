@@ -132,3 +132,10 @@ def test_a_global_batch_splits_evenly_or_not_at_all():
     with pytest.raises(ValueError, match="cannot be split evenly over 3 processes"):
         distributed.Context(0, 3).share(32)
 
+
+def test_under_torchrun_the_command_line_runs_only_train(monkeypatch, capsys):
+    from asclib.__main__ import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["index", "nowhere"]) == 2
+    assert "only `train` runs under torchrun" in capsys.readouterr().err
