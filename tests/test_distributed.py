@@ -7,6 +7,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import time
 import traceback
 from pathlib import Path
 
@@ -34,14 +35,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _process(rank: int, world: int, port: int, runs: Path, name: str, data, stop_after, per_share: bool) -> None:
+def _process(rank: int, world: int, port: int, work, *arguments) -> None:
+    """One of `world` processes on gloo: `work(rank, *arguments)`, then leave the group."""
     try:
         os.environ.update(RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world), MASTER_ADDR="127.0.0.1",
-                          MASTER_PORT=str(port), ASC_RUNS_DIR=str(runs))
-        torch.cuda.is_available = lambda: False  # this test is about CPU processes on gloo
-        if per_share:  # what the global BatchNorm and dropout replace: statistics and masks per share
-            distributed._global = lambda module, ctx: module
-        train.fit(name, 10, data, TINY_TRAINING, seed=1, stop_after=stop_after, progress=False)
+                          MASTER_PORT=str(port))
+        torch.cuda.is_available = lambda: False  # these tests are about CPU processes on gloo
+        work(rank, *arguments)
         distributed.finish()
     except BaseException:
         traceback.print_exc()
@@ -49,20 +49,31 @@ def _process(rank: int, world: int, port: int, runs: Path, name: str, data, stop
     os._exit(0)
 
 
+def _in_processes(world: int, work, *arguments) -> None:
+    """Run `work` in `world` forked processes joined by torch.distributed, as torchrun would."""
+    context, port = multiprocessing.get_context("fork"), _free_port()
+    children = [context.Process(target=_process, args=(rank, world, port, work, *arguments)) for rank in range(world)]
+    for child in children:
+        child.start()
+    for child in children:
+        child.join(60)
+    assert [child.exitcode for child in children] == [0] * world
+
+
+def _train(rank: int, runs: Path, name: str, data, stop_after, per_share: bool) -> None:
+    os.environ["ASC_RUNS_DIR"] = str(runs)
+    if per_share:  # what the global BatchNorm and dropout replace: statistics and masks per share
+        distributed._global = lambda module, ctx: module
+    train.fit(name, 10, data, TINY_TRAINING, seed=1, stop_after=stop_after, progress=False)
+
+
 def _fit(processes: int, runs: Path, name: str, data, stop_after=None, per_share=False) -> dict:
-    """Train (or resume) in `processes` forked processes on gloo; the checkpoint's state."""
+    """Train (or resume) in `processes` processes (forked when more than one); the checkpoint's state."""
     if processes == 1:
         os.environ["ASC_RUNS_DIR"] = str(runs)
         train.fit(name, 10, data, TINY_TRAINING, seed=1, stop_after=stop_after, progress=False)
     else:
-        context, port = multiprocessing.get_context("fork"), _free_port()
-        children = [context.Process(target=_process, args=(rank, processes, port, runs, name, data, stop_after,
-                                                             per_share)) for rank in range(processes)]
-        for child in children:
-            child.start()
-        for child in children:
-            child.join(60)
-        assert [child.exitcode for child in children] == [0] * processes
+        _in_processes(processes, _train, runs, name, data, stop_after, per_share)
     (folder,) = (runs / "quick").glob(f"{name}-10c-*")
     return train.read_checkpoint(folder / train.CHECKPOINT)
 
@@ -139,3 +150,16 @@ def test_under_torchrun_the_command_line_runs_only_train(monkeypatch, capsys):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert main(["index", "nowhere"]) == 2
     assert "only `train` runs under torchrun" in capsys.readouterr().err
+
+
+def _make_or_find(rank: int, folder: Path) -> None:
+    with distributed.rank_zero_first():
+        if rank == 0:
+            time.sleep(0.5)  # slow to write: rank 1 must wait for it
+            (folder / "corpus").write_text("written by rank 0")
+        else:
+            assert (folder / "corpus").read_text() == "written by rank 0"
+
+
+def test_rank_zero_writes_first_and_the_others_find_its_files(tmp_path):
+    _in_processes(2, _make_or_find, tmp_path)
