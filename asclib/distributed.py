@@ -58,8 +58,11 @@ class Context:
         return slice(self.rank * size, (self.rank + 1) * size)
 
     def barrier(self) -> None:
-        if self.active:
-            dist.barrier(device_ids=[self.device.index]) if self.device.type == "cuda" else dist.barrier()
+        """Wait until every process gets here (one process: return at once)."""
+        if self.active and self.device.type == "cuda":
+            dist.barrier(device_ids=[self.device.index])
+        elif self.active:
+            dist.barrier()
 
 
 def context() -> Context:
