@@ -20,9 +20,11 @@ batch, up to floating-point rounding):
   accepts only GPU tensors;
 - dropout draws its mask for the global batch and keeps the share's rows (`GlobalBatchDropout`),
   so the torch generator advances as in one process;
-- rank 0 alone writes checkpoints; the others wait (`barrier`). The state saved (generators,
-  batch order, weights without DDP's `module.` prefix, optimiser) does not depend on the number of
-  processes: a run resumes with any number of them.
+- rank 0 alone reads and writes checkpoints, the others receive what it read
+  (`Context.from_rank_zero`) and wait while it writes (`Context.barrier`), so machines need not
+  share a disk for the runs. The state saved (generators, batch order, weights without DDP's
+  `module.` prefix, optimiser) does not depend on the number of processes: a run resumes with
+  any number of them.
 """
 
 from __future__ import annotations
@@ -31,10 +33,16 @@ import copy
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 from torch import nn
+
+# How long a process waits for the others at a collective: the others may be making a paper
+# corpus's features first (`rank_zero_first`), which takes far longer than torch's default
+# (10 minutes for NCCL). A process that fails makes torchrun stop them all anyway.
+WAIT = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Context:
     rank: int = 0
     world_size: int = 1
     device: torch.device = torch.device("cpu")
+    local_rank: int = 0  # its rank among the processes of its machine
 
     @property
     def active(self) -> bool:
@@ -64,6 +73,14 @@ class Context:
         elif self.active:
             dist.barrier()
 
+    def from_rank_zero(self, value):
+        """Rank 0's `value` (any picklable object), in every process: what rank 0 alone read."""
+        if not self.active:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0, device=self.device if self.device.type == "cuda" else None)
+        return box[0]
+
 
 def context() -> Context:
     """This process's `Context`, from torchrun's environment variables; joins the process group
@@ -80,8 +97,8 @@ def context() -> Context:
                 raise ValueError(f"local rank {local_rank} has no GPU: this machine has {torch.cuda.device_count()}; "
                                  "start at most that many processes per node")
             torch.cuda.set_device(device)
-        dist.init_process_group("nccl" if cuda else "gloo")
-    return Context(dist.get_rank(), dist.get_world_size(), device)
+        dist.init_process_group("nccl" if cuda else "gloo", timeout=WAIT)
+    return Context(dist.get_rank(), dist.get_world_size(), device, local_rank)
 
 
 def finish() -> None:
@@ -92,13 +109,14 @@ def finish() -> None:
 
 @contextmanager
 def rank_zero_first():
-    """Run the body on rank 0 first, then on the other ranks: rank 0 writes what is missing (the
-    corpus, features, offline augmentations) and the others find it there."""
+    """Run the body in each machine's first process (local rank 0), then in the others: the first
+    writes what is missing (the corpus, features, offline augmentations) and the others find it
+    there, also on machines that share no disk."""
     ctx = context()
-    if ctx.rank > 0:
+    if ctx.local_rank > 0:
         ctx.barrier()
     yield
-    if ctx.rank == 0:
+    if ctx.local_rank == 0:
         ctx.barrier()
 
 

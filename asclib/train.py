@@ -17,8 +17,8 @@ Started by `torchrun` (several GPUs, one process each; asclib/distributed.py), `
 one run with all the processes: each draws the same global batch and computes its contiguous
 share, BatchNorm and dropout work on the global batch, DistributedDataParallel averages the
 gradients, and the loss logged is the global batch's. The loss curve is that of one process
-within floating-point rounding (tests/test_distributed.py); rank 0 alone writes the checkpoint,
-which does not depend on the number of processes, so a run resumes with any number of them.
+within floating-point rounding (tests/test_distributed.py); rank 0 alone reads and writes the
+checkpoint, which does not depend on the number of processes, so a run resumes with any number.
 """
 
 from __future__ import annotations
@@ -306,8 +306,10 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
     batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
     history, done, seconds, state = [], 0, 0.0, None
-    if (folder / CHECKPOINT).is_file():
+    if ctx.rank == 0 and (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
+    state = ctx.from_rank_zero(state)  # several processes: rank 0 alone reads the checkpoint
+    if state is not None:
         model.load_state_dict(state["model"])
     network = distributed.parallel(model, ctx)  # `model` itself in one process
     trained = getattr(network, "module", network)  # the model whose weights train, without DDP

@@ -46,7 +46,7 @@ def _train(rank: int, world: int, port: int, runs: str, name: str, share_gpu: bo
     torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
     if share_gpu:
         init = dist.init_process_group
-        dist.init_process_group = lambda backend: init("gloo")
+        dist.init_process_group = lambda backend, **options: init("gloo", **options)
     from asclib import distributed, train
 
     profile = _tiny()

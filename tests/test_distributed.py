@@ -61,7 +61,8 @@ def _in_processes(world: int, work, *arguments) -> None:
 
 
 def _train(rank: int, runs: Path, name: str, data, stop_after, per_share: bool) -> None:
-    os.environ["ASC_RUNS_DIR"] = str(runs)
+    # only rank 0 sees `runs`, the others a folder of their own, as on machines that share no disk
+    os.environ["ASC_RUNS_DIR"] = str(runs if rank == 0 else runs.with_name(f"{runs.name}-rank{rank}"))
     if per_share:  # what the global BatchNorm and dropout replace: statistics and masks per share
         distributed._global = lambda module, ctx: module
     train.fit(name, 10, data, TINY_TRAINING, seed=1, stop_after=stop_after, progress=False)
@@ -134,6 +135,9 @@ def test_a_run_resumes_with_another_number_of_processes(first, then, data, alone
     runs = tmp_path / "runs"
     assert _fit(first, runs, "fcnn", data, stop_after=1)["epoch"] == 1
     _same(alone["fcnn"], _fit(then, runs, "fcnn", data))
+    if 2 in (first, then):  # rank 1's run folder: made, but neither written nor read
+        (folder,) = tmp_path.glob("runs-rank1/quick/fcnn-10c-*")
+        assert not list(folder.iterdir())
 
 
 def test_a_global_batch_splits_evenly_or_not_at_all():
