@@ -11,7 +11,8 @@ How `asclib.train.fit` shares a step (the update is the one-process update of th
 batch, up to floating-point rounding):
 - every process draws the whole global batch (clip order, SpecAugment masks, crops, mixup
   weights) from the same seeded generators, then keeps its contiguous share (`Context.share`):
-  a global batch of 32 on 4 GPUs gives clips 0-7 to rank 0, 8-15 to rank 1, ...;
+  a global batch of 32 on 4 GPUs gives clips 0-7 to rank 0, 8-15 to rank 1, ... (the numpy
+  work of building a batch is therefore not divided between the processes);
 - its loss is the mean over its share, and DistributedDataParallel averages the gradients, which
   (shares being equal) is the gradient of the global batch's mean loss; the loss logged is that
   global mean (`global_mean`);

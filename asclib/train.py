@@ -287,7 +287,8 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     many more epochs (the run resumes from there next time); `spec_augment` overrides the
     reference's choice of SpecAugment (`uses_spec_augment`); `group` names a sub-folder of the
     profile's runs (the ablation's runs live in `ablation/`, apart from the notebooks' models
-    that `predict` uses)."""
+    that `predict` uses). Under torchrun every process calls it and they train the run together
+    (module docstring); the global batch size must be a multiple of the number of processes."""
     from tqdm.auto import tqdm
 
     profile = get_profile(profile)
