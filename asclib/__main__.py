@@ -25,7 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (steps, disk space, estimated times on this machine) and stop")
 
-    fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached)")
+    fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached); "
+                              "under torchrun, each by all the processes (one per GPU) together")
     fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
     fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     fit.add_argument("--seed", type=int, default=0)
@@ -54,6 +55,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    import os
+
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
+        raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")
     if args.command == "reproduce" and args.dry_run:
         from asclib.plan import plan
 
@@ -64,12 +69,14 @@ def _run(args: argparse.Namespace) -> int:
         manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra),
                              args.skip_bad_files)
         print(f"manifest written to {manifest}")
-    elif args.command == "train":
-        from asclib import synth, train
+    elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
+        from asclib import distributed, synth, train
         from asclib.data import load_index
 
-        train.train_all(load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile),
-                        args.profile, args.seed)
+        with distributed.rank_zero_first():  # one process generates a missing corpus
+            index = load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile)
+        train.train_all(index, args.profile, args.seed)
+        distributed.finish()
     elif args.command == "predict":
         from pathlib import Path
 

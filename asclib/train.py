@@ -12,6 +12,13 @@ that defines the run (model, classes, profile sizes, seed, training clips): a ru
 stopped and started again resumes from its last epoch and ends with the same weights as one
 that never stopped; a finished run is not trained again. The evaluation split is never used
 during training: the model of the last epoch is the model.
+
+Started by `torchrun` (several GPUs, one process each; asclib/distributed.py), `fit` trains
+one run with all the processes: each draws the same global batch and computes its contiguous
+share, BatchNorm and dropout work on the global batch, DistributedDataParallel averages the
+gradients, and the loss logged is the global batch's. The loss curve is that of one process
+within floating-point rounding (tests/test_distributed.py); rank 0 alone reads and writes the
+checkpoint, which does not depend on the number of processes, so a run resumes with any number.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import augment, features, models
+from asclib import augment, distributed, features, models
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path
@@ -190,10 +197,6 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
                        tuple(clip_paths))
 
 
-def _device() -> torch.device:
-    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
 def device_name() -> str:
     """What training runs on: the GPU's name, or the CPU and the thread count of training."""
     if torch.cuda.is_available():
@@ -284,7 +287,8 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     many more epochs (the run resumes from there next time); `spec_augment` overrides the
     reference's choice of SpecAugment (`uses_spec_augment`); `group` names a sub-folder of the
     profile's runs (the ablation's runs live in `ablation/`, apart from the notebooks' models
-    that `predict` uses)."""
+    that `predict` uses). Under torchrun every process calls it and they train the run together
+    (module docstring); the global batch size must be a multiple of the number of processes."""
     from tqdm.auto import tqdm
 
     profile = get_profile(profile)
@@ -294,17 +298,24 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     epochs = epochs_of(name, profile)
     steps = profile.train.steps_per_epoch or int(np.ceil(len(data.labels) / profile.train.batch_size))
     keras_decay = 0.0 if name == "fsfcnn" else profile.train.keras_decay
-    device = _device()
+    ctx = distributed.context()
+    device = ctx.device
+    share = ctx.share(profile.train.batch_size)
 
     torch.manual_seed(seed)
     model = models.build(name, n_classes, profile).to(device)
-    optimizer = _optimizer(model, name, profile)
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
     batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
-    history, done, seconds = [], 0, 0.0
-    if (folder / CHECKPOINT).is_file():
+    history, done, seconds, state = [], 0, 0.0, None
+    if ctx.rank == 0 and (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
+    state = ctx.from_rank_zero(state)  # several processes: rank 0 alone reads the checkpoint
+    if state is not None:
         model.load_state_dict(state["model"])
+    network = distributed.parallel(model, ctx)  # `model` itself in one process
+    trained = getattr(network, "module", network)  # the model whose weights train, without DDP
+    optimizer = _optimizer(trained, name, profile)
+    if state is not None:
         optimizer.load_state_dict(state["optimizer"])
         batches.load_state_dict({**state["batches"], "order": np.asarray(state["batches"]["order"])})
         rng.bit_generator.state = state["rng"]
@@ -313,10 +324,11 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
 
     start = time.perf_counter()
     last = epochs if stop_after is None else min(epochs, done + stop_after)
-    bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step", disable=not progress)
+    bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step",
+               disable=not progress or ctx.rank > 0)
     with torch_threads(TRAIN_THREADS):
         for epoch in range(done, last):
-            model.train()
+            network.train()
             for step in range(epoch * steps, (epoch + 1) * steps):
                 lr = learning_rate(step, steps, profile, keras_decay)
                 for group in optimizer.param_groups:
@@ -325,19 +337,23 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
                 x1, y1 = _batch(data, first, n_classes, masked, profile, rng)
                 x2, y2 = _batch(data, second, n_classes, masked, profile, rng)
                 x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
-                logits = model(torch.from_numpy(x).to(device))
-                loss = -(torch.from_numpy(y).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+                logits = network(torch.from_numpy(x[share]).to(device))  # this process's share
+                loss = -(torch.from_numpy(y[share]).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
-                history.append((step, epoch, lr, loss.item()))
+                history.append((step, epoch, lr, distributed.global_mean(loss, ctx)))
                 bar.update()
                 bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
             seconds += time.perf_counter() - start
             start = time.perf_counter()
-            _save(folder, model, optimizer, batches, rng, history, epoch + 1, seconds, _metadata(name, n_classes, profile),
-                  profile)
+            if ctx.rank == 0:
+                _save(folder, trained, optimizer, batches, rng, history, epoch + 1, seconds,
+                      _metadata(name, n_classes, profile), profile)
+            ctx.barrier()  # no process goes on (or resumes) before the checkpoint is complete
     bar.close()
+    if trained is not model:
+        model.load_state_dict(trained.state_dict())
     model.eval()
     table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
     return Run(name, n_classes, model, table, folder, seconds)
@@ -474,13 +490,16 @@ def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None
     """Train (or find finished) the runs `jobs`, each the keyword arguments of `fit` with `data`
     naming its training set in `sets`, `workers` at a time in forked processes (default: two
     on a CPU, one on a GPU). Each run is the same, bit for bit, as `fit` would train in the
-    calling process; read them back with `fit` (instant when finished)."""
+    calling process; read them back with `fit` (instant when finished). Under torchrun the runs
+    are trained one after the other, each by all the processes together."""
     from asclib.parallel import process_map
 
-    workers = workers or (1 if torch.cuda.is_available() else 2)
+    ctx = distributed.context()
+    workers = 1 if ctx.active else workers or (1 if torch.cuda.is_available() else 2)
     _SETS.update(sets)
     try:
-        process_map(_fit_in_worker, jobs, workers, f"{description}, {workers} at a time", "model")
+        process_map(_fit_in_worker, jobs, workers, f"{description}, {workers} at a time", "model",
+                    progress=ctx.rank == 0)
     finally:
         _SETS.clear()
 
@@ -490,7 +509,9 @@ def train_all(index: pd.DataFrame, profile: str | Profile = "quick", seed: int =
     finished (`python -m asclib reproduce` and `train` call it)."""
     profile = get_profile(profile)
     jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed} for name, n in NOTEBOOK_RUNS]
-    fit_many(jobs, _notebook_sets(index, profile, seed), f"training {len(jobs)} models", workers)
+    with distributed.rank_zero_first():  # under torchrun, rank 0 writes missing features and augmentations
+        sets = _notebook_sets(index, profile, seed)
+    fit_many(jobs, sets, f"training {len(jobs)} models", workers)
 
 
 def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0) -> dict[str, Run]:
