@@ -41,7 +41,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from asclib import features, models
+from asclib import features, metrics, models
 from asclib.config import Profile
 
 METHODS = ("cam", "gradcam")
@@ -256,7 +256,7 @@ def attention_ratio(shares: pd.DataFrame, by: list[str], n_resamples: int = 1000
         inside, area = group["mass in events"].to_numpy(), group["area of events"].to_numpy()
         draws = rng.integers(0, len(group), size=(n_resamples, len(group)))
         resampled = inside[draws].mean(axis=1) / area[draws].mean(axis=1)
-        low, high = np.quantile(resampled, [(1 - confidence) / 2, (1 + confidence) / 2])
+        low, high = metrics.percentile_interval(resampled, confidence)
         rows.append({**dict(zip(by, key if isinstance(key, tuple) else (key,))), "clips": len(group),
                      "mass in events": inside.mean(), "area of events": area.mean(),
                      "ratio": inside.mean() / area.mean(), "low": low, "high": high})
@@ -287,7 +287,7 @@ def profile_agreement(first: np.ndarray, second: np.ndarray, n_resamples: int = 
     for label, values in (("same clip", same), ("shuffled clips", shuffled)):
         values = values[~np.isnan(values)]
         draws = values[rng.integers(0, len(values), size=(n_resamples, len(values)))].mean(axis=1)
-        low, high = np.quantile(draws, [(1 - confidence) / 2, (1 + confidence) / 2])
+        low, high = metrics.percentile_interval(draws, confidence)
         out[label] = {"mean correlation": values.mean(), "low": low, "high": high, "clips": len(values)}
     return pd.DataFrame(out).T.round(3)
 

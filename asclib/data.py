@@ -60,7 +60,7 @@ META_ARCHIVE_HINT = (
     "for the real set) must be unpacked into the dataset folder, next to audio/"
 )
 _SHOW = 5  # how many offending names an error message lists
-_READ_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)  # what soundfile raises on a bad file
+READ_ERRORS = (sf.LibsndfileError, RuntimeError, TypeError)  # what soundfile raises on a bad file
 
 
 class DatasetError(ValueError):
@@ -281,7 +281,7 @@ def clip_problems(path: Path, audio: AudioConfig) -> list[tuple[str, str, str]]:
     try:
         with sf.SoundFile(path) as clip:
             rate, channels, frames = clip.samplerate, clip.channels, clip.frames
-    except _READ_ERRORS as error:
+    except READ_ERRORS as error:
         return [("unreadable", getattr(error, "error_string", str(error)), "a wav file")]
     problems = []
     if rate != audio.sample_rate:
@@ -396,7 +396,7 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
         raise AudioError(f"audio file not found: {path}")
     try:
         samples, rate = sf.read(path, dtype="float32", always_2d=True)
-    except _READ_ERRORS as error:
+    except READ_ERRORS as error:
         raise AudioError(f"{path}: cannot be read as audio ({error})") from None
     if samples.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples (empty audio file)")

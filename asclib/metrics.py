@@ -50,6 +50,13 @@ def log_loss(probabilities: np.ndarray, true_index: np.ndarray) -> float:
     return float(-np.log(np.clip(chosen, EPSILON, None)).mean())
 
 
+def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tuple[float, float]:
+    """The central `confidence` percentile interval of bootstrap draws (notebooks 07-11)."""
+    tail = (1 - confidence) / 2 * 100
+    low, high = np.percentile(draws, [tail, 100 - tail])
+    return low, high
+
+
 def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
     """Accuracy gain of system b over system a (percentage points) per device group and overall,
     with a percentile interval at CONFIDENCE (notebooks 07, 08, 11).
@@ -79,12 +86,11 @@ def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, see
             sums[device], counts[device] = clips[draws].sum(axis=1), len(clips)
     members = {group: [d for d in sums if GROUP_OF[d] == group] for group in DEVICE_GROUPS}
     members = {**{g: m for g, m in members.items() if m}, "overall": list(sums)}
-    tail = (1 - CONFIDENCE) / 2 * 100
     rows = {}
     for group, group_devices in members.items():
         n = sum(counts[d] for d in group_devices)
         resampled = sum(sums[d] for d in group_devices) / n * 100
-        low, high = np.percentile(resampled, [tail, 100 - tail])
+        low, high = percentile_interval(resampled)
         rows[group] = {"gain": gain[np.isin(devices, group_devices)].mean() * 100, "low": low, "high": high}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["distinguishable"] = (table["low"] > 0) | (table["high"] < 0)

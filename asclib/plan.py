@@ -20,7 +20,6 @@ other load on the machine and the notebooks' own plotting.
 from __future__ import annotations
 
 import dataclasses
-import math
 import os
 import shutil
 import tempfile
@@ -166,7 +165,7 @@ def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -
     """
     import torch
 
-    from asclib.features import frame_count
+    from asclib.features import EDGE_FRAMES, frame_count
 
     batch = profile.train.batch_size
     if torch.cuda.is_available():
@@ -177,7 +176,7 @@ def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -
             seconds, model = _timed_fit(name, n_classes, profile, batch, 2, runs)
         else:
             seconds *= batch
-    clip = torch.zeros((1, 3, profile.features.n_mels, frame_count(profile) - 8),
+    clip = torch.zeros((1, 3, profile.features.n_mels, frame_count(profile) - 2 * EDGE_FRAMES),
                        device=next(model.parameters()).device)
     with torch.no_grad():
         forward = _best(lambda: float(model(clip).sum()))
@@ -241,8 +240,6 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
     """The steps `python -m asclib reproduce` would run for `profile` on `data_dir`, with what
     each writes, its disk space and its estimated time (from `measure`, unless `timings` are
     given). Nothing is written outside a scratch folder; the corpus is not generated."""
-    import torch
-
     from asclib import ablation, augment, train
     from asclib.features import frame_count
 
@@ -282,7 +279,7 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
     def trainings(label, name, n_classes, sized, methods, runs) -> list[float]:
         """Add the row of `runs` runs of a model; return each run's seconds."""
         seen = int(train_clips.sum()) + sum(sources[m] for m in methods)
-        per_epoch = sized.train.steps_per_epoch or math.ceil(seen / sized.train.batch_size)  # as train.fit
+        per_epoch = train.steps_per_epoch(sized, seen)
         steps = train.epochs_of(name, sized) * per_epoch
         run = steps * timings.step[(name, n_classes, sized.models)]
         add(label, folders.runs, f"{runs} x {steps:,} steps", runs * _checkpoint_bytes(name, n_classes, sized, steps),
@@ -302,7 +299,7 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
         f"{evaluate:,} clips x {len(notebook_runs) + len(ablation_runs)} runs", 0, evaluate * forward)
     steps = pd.DataFrame(rows)
 
-    workers = 1 if torch.cuda.is_available() else 2  # as train.fit_many
+    workers = train.default_workers()
     seconds = (steps["seconds"].sum() - sum(notebook_runs) - sum(ablation_runs)
                + _parallel(notebook_runs, workers) + _parallel(ablation_runs, workers))
     return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)

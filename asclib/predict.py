@@ -39,7 +39,7 @@ import torch
 
 from asclib import features, fusion, models, train
 from asclib.config import Profile, config_hash, get_profile
-from asclib.data import COARSE_CLASSES, SCENES, AudioError, AudioFormatWarning, load_audio
+from asclib.data import COARSE_CLASSES, READ_ERRORS, SCENES, AudioError, AudioFormatWarning, load_audio
 
 COLUMNS = ["file", "scene", "scene probability", "coarse", "coarse probability", *SCENES]  # of the table
 
@@ -177,7 +177,7 @@ def read_recording(path: str | Path, profile: Profile) -> np.ndarray:
         raise AudioError(f"audio file not found: {path}")
     try:
         info = sf.info(str(path))
-    except (sf.LibsndfileError, RuntimeError, TypeError) as error:
+    except READ_ERRORS as error:
         raise AudioError(f"{path}: cannot be read as audio ({error})") from None
     # the length librosa.resample gives (ceil of length x ratio), so load_audio neither pads nor trims
     length = int(np.ceil(info.frames * (float(profile.audio.sample_rate) / info.samplerate)))

@@ -69,6 +69,16 @@ def epochs_of(name: str, profile: Profile) -> int:
     return profile.train.resnet_epochs if name == "resnet" else profile.train.fcnn_epochs
 
 
+def steps_per_epoch(profile: Profile, n_clips: int) -> int:
+    """Steps of one epoch: the profile's count, or ceil(clips / batch) as Keras counted them."""
+    return profile.train.steps_per_epoch or int(np.ceil(n_clips / profile.train.batch_size))
+
+
+def default_workers() -> int:
+    """Runs trained side by side by `fit_many`: two on a CPU (one thread each), one on a GPU."""
+    return 1 if torch.cuda.is_available() else 2
+
+
 def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay: float) -> float:
     """The reference's per-step learning rate (spec 5.3), including Keras's `decay` factor."""
     config = profile.train
@@ -296,7 +306,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     masked = uses_spec_augment(name, spec_augment)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = epochs_of(name, profile)
-    steps = profile.train.steps_per_epoch or int(np.ceil(len(data.labels) / profile.train.batch_size))
+    steps = steps_per_epoch(profile, len(data.labels))
     keras_decay = 0.0 if name == "fsfcnn" else profile.train.keras_decay
     ctx = distributed.context()
     device = ctx.device
@@ -331,8 +341,8 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
             network.train()
             for step in range(epoch * steps, (epoch + 1) * steps):
                 lr = learning_rate(step, steps, profile, keras_decay)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                for param_group in optimizer.param_groups:
+                    param_group["lr"] = lr
                 first, second = batches.next()
                 x1, y1 = _batch(data, first, n_classes, masked, profile, rng)
                 x2, y2 = _batch(data, second, n_classes, masked, profile, rng)
@@ -495,7 +505,7 @@ def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None
     from asclib.parallel import process_map
 
     ctx = distributed.context()
-    workers = 1 if ctx.active else workers or (1 if torch.cuda.is_available() else 2)
+    workers = 1 if ctx.active else workers or default_workers()
     _SETS.update(sets)
     try:
         process_map(_fit_in_worker, jobs, workers, f"{description}, {workers} at a time", "model",
