@@ -196,10 +196,16 @@ def cam_figure(log_mel: np.ndarray, panels: dict[str, np.ndarray], profile: str 
     """A spectrogram (mel bands x frames) above one class activation map per entry of `panels`
     (`cam.maps`, same grid, values in [0, 1], drawn over a faint copy of the spectrogram), on one
     time axis in seconds, as in the paper's figures 2 and 3 (notebook 10, `predict --cam`).
-    `events` (onset and offset in seconds, label) are shaded on every panel."""
+    `events` (onset and offset in seconds, label) are shaded on every panel. The panels are on
+    the network input's grid, whose frame t is the clip's log-mel frame t + 4 (the valid deltas
+    drop 4 frames at each end), so each frame is drawn centred at its own time in the clip, where
+    `cam.event_frames` places it too."""
+    from asclib.features import EDGE_FRAMES
+
     profile = get_profile(profile)
     seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
-    extent = (0, log_mel.shape[1] * seconds_per_frame, 0, log_mel.shape[0])
+    start = (EDGE_FRAMES - 0.5) * seconds_per_frame
+    extent = (start, start + log_mel.shape[1] * seconds_per_frame, 0, log_mel.shape[0])
     rows = 1 + len(panels)
     figure, axes = plt.subplots(rows, 1, figsize=(9, 1.7 * rows + 0.5), sharex=True, sharey=True, squeeze=False)
     axes = axes[:, 0]

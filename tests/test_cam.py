@@ -164,10 +164,11 @@ def test_cam_figure_stacks_a_spectrogram_and_one_panel_per_map():
     log_mel, result = np.random.default_rng(0).random((MELS, 118)), np.zeros((MELS, 118))
     figure = plots.cam_figure(log_mel, {"3 classes": result, "10 classes": result}, QUICK,
                               events=[(0.5, 1.5, "horn")], title="a clip")
-    seconds = 118 * QUICK.features.hop_length / QUICK.audio.sample_rate
+    frame = QUICK.features.hop_length / QUICK.audio.sample_rate
+    centred = (3.5 * frame, (3.5 + 118) * frame)  # input frame t is centred at (t + 4) frames, as in event_frames
     try:
         assert isinstance(figure, plt.Figure) and len(figure.axes) == 3
-        assert all(axis.get_xlim() == pytest.approx((0, seconds)) for axis in figure.axes)  # one time axis
+        assert all(axis.get_xlim() == pytest.approx(centred) for axis in figure.axes)  # one time axis, in clip time
         assert all(len(axis.patches) == 1 for axis in figure.axes)  # the event, on every panel
     finally:
         plt.close(figure)
