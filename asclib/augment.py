@@ -1,7 +1,9 @@
 """The paper's nine augmentations (section 2.3; spec sections 5.2 and 6) (notebook 03).
 
-Online, on batches of features during training (numpy, seeded by the caller's generator):
-`mixup`, `random_crop`, `spec_augment`.
+Online, on batches of features (numpy, seeded by the caller's generator): `mixup`,
+`random_crop`, `spec_augment`; their random draws (`mixup_weights`, `crop_starts`,
+`spec_augment_draws`) also drive the same operations in torch on the training device
+(`asclib.batches`), so both give the same batches.
 
 Offline, as new clips: `spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`,
 `noise`, `mix_audio`. `generate_offline(index, profile, method, seed)` writes one method's clips
@@ -34,39 +36,59 @@ from asclib.parallel import process_map
 # Online augmentations (spec 5.2)
 
 
-def random_crop(batch: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Keep `frames` consecutive frames of each example (B, C, F, T), start uniform per example.
-
-    The start is drawn from 0 to total - frames - 1, as the reference's `np.random.randint(0,
-    423 - 400)` (0 to 22 in the paper profile): the last position is never drawn, unless it is
-    the only one."""
-    total = batch.shape[-1]
+def crop_starts(count: int, total: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """First frame of each of `count` crops of `frames` out of `total`, uniform from 0 to
+    total - frames - 1, as the reference's `np.random.randint(0, 423 - 400)` (0 to 22 in the
+    paper profile): the last position is never drawn, unless it is the only one."""
     if frames > total:
         raise ValueError(f"crop of {frames} frames asked from inputs of {total} frames")
-    starts = rng.integers(0, max(total - frames, 1), size=len(batch))
+    return rng.integers(0, max(total - frames, 1), size=count)
+
+
+def random_crop(batch: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """Keep `frames` consecutive frames of each example (B, C, F, T), start from `crop_starts`."""
+    starts = crop_starts(len(batch), batch.shape[-1], frames, rng)
     return np.stack([x[..., s:s + frames] for x, s in zip(batch, starts)])
+
+
+def spec_augment_draws(shape: tuple[int, int, int, int], freq_max: int, time_max: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """The masks of SpecAugment for a batch of `shape` (B, C, F, T), drawn in the reference's
+    order: per example and channel a frequency band (width 0..freq_max, then its start) and a
+    time span (width 0..time_max, then its start). Returns (B, C, 4) integers: frequency start,
+    frequency width, time start, time width."""
+    batch_size, channels, bins, frames = shape
+    draws = np.empty((batch_size, channels, 4), dtype=np.int64)
+    for b in range(batch_size):
+        for c in range(channels):
+            freq_width = rng.integers(0, freq_max + 1)
+            freq_start = rng.integers(0, bins - freq_width)
+            time_width = rng.integers(0, time_max + 1)
+            draws[b, c] = freq_start, freq_width, rng.integers(0, frames - time_width), time_width
+    return draws
 
 
 def spec_augment(batch: np.ndarray, freq_max: int, time_max: int, rng: np.random.Generator) -> np.ndarray:
     """One frequency mask (width 0..freq_max) and one time mask (width 0..time_max), set to 0,
     drawn independently for every example and every channel, as the reference does."""
     out = batch.copy()
-    batch_size, channels, bins, frames = batch.shape
-    for b in range(batch_size):
-        for c in range(channels):
-            width = rng.integers(0, freq_max + 1)
-            start = rng.integers(0, bins - width)
-            out[b, c, start:start + width, :] = 0
-            width = rng.integers(0, time_max + 1)
-            start = rng.integers(0, frames - width)
-            out[b, c, :, start:start + width] = 0
+    draws = spec_augment_draws(batch.shape, freq_max, time_max, rng)
+    for (b, c), (freq_start, freq_width, time_start, time_width) in zip(np.ndindex(batch.shape[:2]),
+                                                                       draws.reshape(-1, 4)):
+        out[b, c, freq_start:freq_start + freq_width, :] = 0
+        out[b, c, :, time_start:time_start + time_width] = 0
     return out
+
+
+def mixup_weights(count: int, alpha: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """The weight of the first clip of each of `count` pairs, Beta(alpha, alpha)."""
+    return rng.beta(alpha, alpha, size=count).astype(dtype)
 
 
 def mixup(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, alpha: float,
           rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Mix pairs with a weight drawn per pair from Beta(alpha, alpha); targets become soft."""
-    weight = rng.beta(alpha, alpha, size=len(x1)).astype(x1.dtype)
+    weight = mixup_weights(len(x1), alpha, rng, x1.dtype)
     x_weight = weight.reshape((-1,) + (1,) * (x1.ndim - 1))
     y_weight = weight.reshape((-1,) + (1,) * (y1.ndim - 1))
     return x_weight * x1 + (1 - x_weight) * x2, y_weight * y1 + (1 - y_weight) * y2

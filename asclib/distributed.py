@@ -9,13 +9,13 @@ process trains exactly as before.
 
 How `asclib.train.fit` shares a step (the update is the one-process update of the same global
 batch, up to floating-point rounding):
-- every process draws the whole global batch (clip order, SpecAugment masks, crops, mixup
-  weights) from the same seeded generators, then keeps its contiguous share (`Context.share`):
-  a global batch of 32 on 4 GPUs gives clips 0-7 to rank 0, 8-15 to rank 1, ... (the numpy
-  work of building a batch is therefore not divided between the processes);
+- every process draws the random choices of the whole global batch (clip order, SpecAugment
+  masks, crops, mixup weights) from the same seeded generators, then reads and builds only its
+  contiguous share (`Context.share`, `asclib.batches.build`): a global batch of 32 on 4 GPUs
+  gives clips 0-7 to rank 0, 8-15 to rank 1, ...;
 - its loss is the mean over its share, and DistributedDataParallel averages the gradients, which
   (shares being equal) is the gradient of the global batch's mean loss; the loss logged is that
-  global mean (`global_mean`);
+  global mean (from `loss_sum`);
 - BatchNorm normalises with the statistics of the global batch, not of a share: torch's
   SyncBatchNorm on GPUs; on CPU processes (gloo) `GlobalBatchNorm`, since torch's SyncBatchNorm
   accepts only GPU tensors;
@@ -132,13 +132,14 @@ def parallel(model: nn.Module, ctx: Context) -> nn.Module:
                                                else None)
 
 
-def global_mean(loss: torch.Tensor, ctx: Context) -> float:
-    """The mean loss of the global batch from each process's mean over its (equal) share."""
+def loss_sum(loss: torch.Tensor, ctx: Context) -> torch.Tensor:
+    """The sum over the processes of their mean losses over equal shares, detached and left on
+    the device (no wait for the GPU): divided by the world size, the global batch's mean loss."""
     if not ctx.active:
-        return loss.item()
+        return loss.detach()
     total = loss.detach().clone()
     dist.all_reduce(total)
-    return total.item() / ctx.world_size
+    return total
 
 
 class GlobalBatchNorm(nn.BatchNorm2d):

@@ -9,16 +9,19 @@ frames both deltas cover, so a clip of F frames gives (3, n_mels, F - 8): 431 ->
 spectrum correction does, as the reference computes those features from corrected magnitudes.
 
 The STFT runs in float64 (quiet bins lie 100 dB below loud ones; float32 FFT noise would move
-the log of those bins), the mel projection in float32. `cached_log_mels` stores each clip's
-scaled log-mel once, keyed by the feature configuration and the file's path, size and time,
-and computes what is missing in parallel worker processes.
+the log of those bins), the mel projection in float32. Each clip's scaled log-mel is computed
+once per feature configuration (in parallel worker processes) and appended to one store file,
+indexed by the clip's path, size and time; `log_mel_rows` serves any list of clips from it
+memory-mapped (training sets of any size), `cached_log_mels` in memory.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -26,7 +29,7 @@ import numpy as np
 from scipy import fft, signal
 
 from asclib.config import Profile, config_hash, get_profile, paths
-from asclib.files import atomic_path
+from asclib.files import atomic_path, raise_if_disk_full
 from asclib.parallel import process_map
 
 
@@ -171,30 +174,131 @@ def _compute_and_store(task: tuple) -> None:
             np.save(handle, matrix)
 
 
-def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
-                    progress: bool = True) -> np.ndarray:
-    """Scaled log-mels of `clip_paths`, float32 (clips, n_mels, frames), computed at most once.
+STORE = "log_mels.f32"  # every cached log-mel of a feature configuration, one row after another
+STORE_INDEX = "log_mels.index.json"  # which row holds which clip (by its `cache_files` name)
 
-    Missing entries are computed by `workers` processes (default: all cores) with a progress bar.
-    """
+
+class LogMelRows:
+    """Log-mels of a list of clips, read from the memory-mapped store on demand: indexing with
+    an integer, a slice or an array of positions returns those clips as a float32 array, so
+    a training set of any size costs no memory until a batch is read (`train.TrainingSet`)."""
+
+    def __init__(self, store: np.ndarray, rows: np.ndarray):
+        self.store, self.rows = store, rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return (len(self.rows),) + self.store.shape[1:]
+
+    def __getitem__(self, chosen) -> np.ndarray:
+        return np.asarray(self.store[self.rows[chosen]])
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self[:] if dtype is None else self[:].astype(dtype)
+
+
+def log_mel_rows(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
+                 progress: bool = True) -> LogMelRows:
+    """The scaled log-mels of `clip_paths` (clips, n_mels, frames), memory-mapped: each clip is
+    computed once per feature configuration and appended to the configuration's store
+    (`cache/<profile>/features/<key>/log_mels.f32`, indexed by the clip's path, size and
+    time); missing clips are computed by `workers` processes (default: all cores) with a
+    progress bar. Host memory stays that of one clip whatever the number of clips."""
     profile = get_profile(profile)
-    cache_folder(profile).mkdir(parents=True, exist_ok=True)
+    folder = cache_folder(profile)
+    folder.mkdir(parents=True, exist_ok=True)
     shape = (profile.features.n_mels, frame_count(profile))
     files = cache_files(clip_paths, profile)
-    out = np.empty((len(files),) + shape, dtype=np.float32)
-    missing = []
-    for k, file in enumerate(files):
-        matrix = _read_cached(file, shape)
-        if matrix is None:
-            missing.append(k)
-        else:
-            out[k] = matrix
+    with _locked(folder):
+        index = _read_index(folder, shape)
+        new = list({file.name: k for k, file in enumerate(files) if file.name not in index}.values())
+        if new:
+            _add_to_store(folder, index, shape, [(clip_paths[k], files[k]) for k in new], profile, workers, progress)
+    store = np.memmap(folder / STORE, dtype=np.float32, mode="r", shape=(len(index),) + shape) if index else \
+        np.empty((0,) + shape, np.float32)
+    return LogMelRows(store, np.array([index[file.name] for file in files], dtype=np.int64))
+
+
+def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
+                    progress: bool = True) -> np.ndarray:
+    """The scaled log-mels of `clip_paths` in memory, float32 (clips, n_mels, frames), from the
+    store of `log_mel_rows` (computed at most once); for sets that fit in memory."""
+    return log_mel_rows(clip_paths, profile, workers, progress)[:]
+
+
+@contextmanager
+def _locked(folder: Path):
+    """Hold the store's lock: one process at a time appends to it."""
+    import fcntl
+
+    with open(folder / ".lock", "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _read_index(folder: Path, shape: tuple[int, int]) -> dict[str, int]:
+    """The store's rows by clip name (rows are numbered in the order they were appended). Rows
+    the store file does not fully hold (a crash or a full disk while appending) are dropped
+    with a warning, to be computed again; an unreadable index starts the store afresh."""
+    path = folder / STORE_INDEX
+    if not path.is_file():
+        return {}
+    try:
+        index = json.loads(path.read_text())
+        rows = index["rows"] if index["shape"] == list(shape) else None
+    except (ValueError, KeyError, TypeError):
+        rows = None
+    if rows is None:
+        warnings.warn(f"unreadable feature store index {path}: every clip is computed again", stacklevel=4)
+        return {}
+    stored = (folder / STORE).stat().st_size // _row_bytes(shape) if (folder / STORE).is_file() else 0
+    if len(rows) > stored:
+        warnings.warn(f"feature store {folder / STORE} holds {stored} complete rows of the {len(rows)} its index "
+                      f"lists: the other {len(rows) - stored} clips are computed again", stacklevel=4)
+        rows = {name: row for name, row in rows.items() if row < stored}
+    return rows
+
+
+def _row_bytes(shape: tuple[int, int]) -> int:
+    return 4 * shape[0] * shape[1]
+
+
+def _add_to_store(folder: Path, index: dict, shape: tuple[int, int], clips: list[tuple], profile: Profile,
+                  workers: int | None, progress: bool) -> None:
+    """Compute the clips' log-mels (each in its own `.npy` file first, in worker processes),
+    append them to the store, then record them in the index; the index is written last, so a
+    failure leaves the store as its index describes it."""
+    missing = [(path, file, profile) for path, file in clips if not file.is_file()]
     if missing:
-        process_map(_compute_and_store, [(clip_paths[k], files[k], profile) for k in missing], workers,
-                    "log-mel features", "clip", progress)
-        for k in missing:
-            out[k] = np.load(files[k])
-    return out
+        process_map(_compute_and_store, missing, workers, "log-mel features", "clip", progress)
+    rows = dict(index)
+    with open(folder / STORE, "ab") as store:
+        store.truncate(len(index) * _row_bytes(shape))  # drop what a failed append left behind
+        try:
+            for path, file in clips:
+                matrix = _read_cached(file, shape)
+                if matrix is None:  # a corrupt leftover entry: computed again
+                    _compute_and_store((path, file, profile))
+                    matrix = np.load(file)
+                store.write(np.ascontiguousarray(matrix, dtype=np.float32).tobytes())
+                rows[file.name] = len(rows)
+            store.flush()
+            os.fsync(store.fileno())
+        except OSError as error:
+            store.truncate(len(index) * _row_bytes(shape))
+            raise_if_disk_full(error, folder / STORE, "the feature store is left as it was")
+            raise
+    with atomic_path(folder / STORE_INDEX) as temporary:
+        temporary.write_text(json.dumps({"shape": list(shape), "rows": rows}))
+    index.update(rows)
+    for _, file in clips:
+        file.unlink(missing_ok=True)
 
 
 def network_inputs(log_mels: np.ndarray) -> np.ndarray:

@@ -6,6 +6,7 @@ temporary name next to its destination and renamed into place only when complete
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -25,7 +26,11 @@ def atomic_path(destination: str | Path):
     temporary = destination.with_name(f".{destination.stem}.partial-{os.getpid()}{destination.suffix}")
     _remove(temporary)
     try:
-        yield temporary
+        try:
+            yield temporary
+        except OSError as error:
+            raise_if_disk_full(error, destination, "its previous version is left intact")
+            raise
         if temporary.is_dir() and destination.exists():
             old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
             os.replace(destination, old)
@@ -35,6 +40,19 @@ def atomic_path(destination: str | Path):
             os.replace(temporary, destination)
     finally:
         _remove(temporary)
+
+
+class DiskFullError(OSError):
+    """Writing a result failed for lack of space; what was there before is left intact."""
+
+
+def raise_if_disk_full(error: OSError, destination: str | Path, left: str) -> None:
+    """Raise a DiskFullError naming `destination` and what was `left` if `error` says the disk
+    (or the user's quota) is full; return otherwise."""
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise DiskFullError(error.errno, f"no space left on the disk while writing {destination} ({left}); "
+                                      "free some space (`python -m asclib reproduce --dry-run` lists what each "
+                                      "step needs) and run again: finished steps are not redone") from None
 
 
 def _remove(path: Path) -> None:

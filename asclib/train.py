@@ -24,6 +24,7 @@ checkpoint, which does not depend on the number of processes, so a run resumes w
 from __future__ import annotations
 
 import dataclasses
+import io
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -34,7 +35,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import augment, distributed, features, models
+from asclib import augment, batches, distributed, features, models
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path
@@ -180,11 +181,12 @@ class MixupBatches:
 
 @dataclass
 class TrainingSet:
-    """Training clips as cached log-mels (clips, mels, frames) and class indices; the
-    fingerprint identifies the clips' contents (their feature-cache entries); `paths` names
-    the clip of each row (empty for data made in memory)."""
+    """Training clips as log-mels (clips, mels, frames): memory-mapped from the feature store
+    (`features.LogMelRows`) or an array made in memory; class indices; the fingerprint
+    identifies the clips' contents (their feature-cache names); `paths` names the clip of each
+    row (empty for data made in memory)."""
 
-    log_mels: np.ndarray
+    log_mels: features.LogMelRows | np.ndarray
     labels: np.ndarray
     fingerprint: str
     paths: tuple[str, ...] = ()
@@ -203,7 +205,7 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
     clip_paths = list(rows["path"])
     fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
-    return TrainingSet(features.cached_log_mels(clip_paths, profile), labels.astype(np.int64), fingerprint,
+    return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64), fingerprint,
                        tuple(clip_paths))
 
 
@@ -212,15 +214,6 @@ def device_name() -> str:
     if torch.cuda.is_available():
         return torch.cuda.get_device_name()
     return f"CPU ({TRAIN_THREADS} thread{'s' if TRAIN_THREADS > 1 else ''})"
-
-
-def _batch(data: TrainingSet, chosen: np.ndarray, n_classes: int, use_spec_augment: bool,
-           profile: Profile, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    x = features.network_inputs(data.log_mels[chosen])
-    if use_spec_augment:
-        x = augment.spec_augment(x, profile.augment.freq_mask_max, profile.augment.time_mask_max, rng)
-    x = augment.random_crop(x, profile.augment.crop_frames, rng)
-    return x, np.eye(n_classes, dtype=np.float32)[data.labels[chosen]]
 
 
 @dataclass
@@ -235,6 +228,36 @@ class Run:
     seconds: float  # training time of the whole run, over all the calls that trained it
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
+def default_precision(device: torch.device) -> str:
+    """The arithmetic of training: `ASC_PRECISION` if set, else bf16 autocast on a GPU (its
+    matrix units are several times faster in bf16) and float32 on a CPU. Under bf16 autocast
+    the convolutions and linear layers compute in bfloat16; the weights, the optimiser, the
+    BatchNorm statistics, the softmax and the loss stay in float32 (README, "Precision")."""
+    import os
+
+    precision = os.environ.get("ASC_PRECISION") or ("bf16" if device.type == "cuda" else "fp32")
+    if precision not in PRECISIONS:
+        raise ValueError(f"ASC_PRECISION={precision!r}: expected one of {', '.join(PRECISIONS)}")
+    return precision
+
+
+@contextmanager
+def _clear_out_of_memory(name: str, n_classes: int, profile: Profile, share: slice):
+    """Turn the GPU's out-of-memory error into one that says which setting to lower."""
+    try:
+        yield
+    except torch.OutOfMemoryError as error:
+        per_process = share.stop - share.start
+        raise torch.OutOfMemoryError(
+            f"the GPU ran out of memory training the {n_classes}-class {name} with {per_process} clips per "
+            f"process (global batch {profile.train.batch_size}): run it on more GPUs with torchrun (each takes "
+            "an equal share of the batch) or lower the batch size (the profile's train.batch_size), which departs "
+            f"from the paper's recipe. torch said: {str(error).splitlines()[0]}") from None
+
+
 def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
     """Whether a run masks its batches: the reference's choice (the FCNNs, not the ResNet) unless
     `spec_augment` says otherwise (the ablation of notebook 09 trains the ResNet with it)."""
@@ -242,10 +265,11 @@ def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
 
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
-               spec_augment: bool | None = None, group: str = "") -> Path:
+               spec_augment: bool | None = None, group: str = "", precision: str = "fp32") -> Path:
     epochs = epochs_of(name, profile)  # the other model's epochs do not change this run
     recipe = dataclasses.replace(profile.train, resnet_epochs=epochs, fcnn_epochs=epochs)
-    key = config_hash({"name": name, "classes": n_classes, "profile": profile.name,
+    mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
+    key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
                        "spec_augment": uses_spec_augment(name, spec_augment),
                        "models": config_hash(profile.models), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
@@ -292,30 +316,35 @@ def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | 
 
 def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "quick", seed: int = 0,
         stop_after: int | None = None, progress: bool = True, spec_augment: bool | None = None,
-        group: str = "") -> Run:
+        group: str = "", precision: str | None = None) -> Run:
     """Train (or resume, or load when finished) a model; `stop_after` ends this call after that
     many more epochs (the run resumes from there next time); `spec_augment` overrides the
     reference's choice of SpecAugment (`uses_spec_augment`); `group` names a sub-folder of the
     profile's runs (the ablation's runs live in `ablation/`, apart from the notebooks' models
-    that `predict` uses). Under torchrun every process calls it and they train the run together
-    (module docstring); the global batch size must be a multiple of the number of processes."""
+    that `predict` uses); `precision` is "fp32" or "bf16" (default: `default_precision`). Under
+    torchrun every process calls it and they train the run together (module docstring); the
+    global batch size must be a multiple of the number of processes."""
     from tqdm.auto import tqdm
 
     profile = get_profile(profile)
-    folder = run_folder(name, n_classes, profile, seed, data, spec_augment, group)
+    ctx = distributed.context()
+    device = ctx.device
+    precision = precision or default_precision(device)
+    folder = run_folder(name, n_classes, profile, seed, data, spec_augment, group, precision)
     masked = uses_spec_augment(name, spec_augment)
     folder.mkdir(parents=True, exist_ok=True)
     epochs = epochs_of(name, profile)
     steps = steps_per_epoch(profile, len(data.labels))
     keras_decay = 0.0 if name == "fsfcnn" else profile.train.keras_decay
-    ctx = distributed.context()
-    device = ctx.device
     share = ctx.share(profile.train.batch_size)
 
     torch.manual_seed(seed)
+    channels_last = device.type == "cuda"  # faster convolutions on GPUs; the same arithmetic
     model = models.build(name, n_classes, profile).to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
-    batches = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
+    order = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
     history, done, seconds, state = [], 0, 0.0, None
     if ctx.rank == 0 and (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
@@ -327,7 +356,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     optimizer = _optimizer(trained, name, profile)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])
-        batches.load_state_dict({**state["batches"], "order": np.asarray(state["batches"]["order"])})
+        order.load_state_dict({**state["batches"], "order": np.asarray(state["batches"]["order"])})
         rng.bit_generator.state = state["rng"]
         torch.set_rng_state(state["torch_rng"])
         history, done, seconds = state["history"], state["epoch"], state["seconds"]
@@ -336,29 +365,28 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     last = epochs if stop_after is None else min(epochs, done + stop_after)
     bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step",
                disable=not progress or ctx.rank > 0)
-    with torch_threads(TRAIN_THREADS):
+    with torch_threads(TRAIN_THREADS), _clear_out_of_memory(name, n_classes, profile, share):
         for epoch in range(done, last):
             network.train()
+            rates, losses = [], []  # losses kept on the device: reading each would make the CPU wait
             for step in range(epoch * steps, (epoch + 1) * steps):
                 lr = learning_rate(step, steps, profile, keras_decay)
                 for param_group in optimizer.param_groups:
                     param_group["lr"] = lr
-                first, second = batches.next()
-                x1, y1 = _batch(data, first, n_classes, masked, profile, rng)
-                x2, y2 = _batch(data, second, n_classes, masked, profile, rng)
-                x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
-                logits = network(torch.from_numpy(x[share]).to(device))  # this process's share
-                loss = -(torch.from_numpy(y[share]).to(device) * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
-                history.append((step, epoch, lr, distributed.global_mean(loss, ctx)))
+                draws = batches.draw(*order.next(), masked, profile, rng)
+                x, y = batches.build(data.log_mels, data.labels, draws, share, n_classes, profile, device,
+                                     channels_last)
+                loss = training_step(network, optimizer, x, y, precision)
+                rates.append((step, epoch, lr))
+                losses.append(distributed.loss_sum(loss, ctx))
                 bar.update()
-                bar.set_postfix(epoch=epoch + 1, loss=f"{history[-1][3]:.3f}", refresh=False)
+            epoch_losses = [value / ctx.world_size for value in torch.stack(losses).tolist()]
+            history += [(*rate, value) for rate, value in zip(rates, epoch_losses)]
+            bar.set_postfix(epoch=epoch + 1, loss=f"{np.mean(epoch_losses):.3f}", refresh=False)
             seconds += time.perf_counter() - start
             start = time.perf_counter()
             if ctx.rank == 0:
-                _save(folder, trained, optimizer, batches, rng, history, epoch + 1, seconds,
+                _save(folder, trained, optimizer, order, rng, history, epoch + 1, seconds,
                       _metadata(name, n_classes, profile), profile)
             ctx.barrier()  # no process goes on (or resumes) before the checkpoint is complete
     bar.close()
@@ -367,6 +395,20 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     model.eval()
     table = pd.DataFrame(history, columns=["step", "epoch", "lr", "loss"])
     return Run(name, n_classes, model, table, folder, seconds)
+
+
+def training_step(network: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  precision: str) -> torch.Tensor:
+    """One update on the mixed batch `x` with soft targets `y`: soft-target cross-entropy on the
+    logits (in float32 whatever the precision), backward, optimiser step. The loss is returned
+    on the device, unread, so that a GPU step never waits for the CPU to look at it."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        logits = network(x)
+    loss = -(y * F.log_softmax(logits.float(), dim=1)).sum(dim=1).mean()
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return loss
 
 
 @contextmanager
@@ -380,17 +422,19 @@ def torch_threads(count: int):
         torch.set_num_threads(previous)
 
 
-def _save(folder, model, optimizer, batches, rng, history, epoch, seconds, metadata, profile: Profile) -> None:
+def _save(folder, model, optimizer, order, rng, history, epoch, seconds, metadata, profile: Profile) -> None:
     """Write the run's state, numpy values turned into plain ones (`_plain`) so that
     `read_checkpoint` loads it without unpickling any other object. The whole profile is stored
     too (`profile`, its sections as dicts): `asclib.predict` rebuilds the models from it."""
     from dataclasses import asdict
 
     state = {"model": model.state_dict(), "torch_rng": torch.get_rng_state(), **_plain({
-        "optimizer": optimizer.state_dict(), "batches": batches.state_dict(), "rng": rng.bit_generator.state,
+        "optimizer": optimizer.state_dict(), "batches": order.state_dict(), "rng": rng.bit_generator.state,
         "history": history, "epoch": epoch, "seconds": seconds, "metadata": metadata, "profile": asdict(profile)})}
+    serialised = io.BytesIO()  # written by Python, so that a full disk raises OSError (atomic_path's message)
+    torch.save(state, serialised)
     with atomic_path(folder / CHECKPOINT) as temporary:
-        torch.save(state, temporary)
+        temporary.write_bytes(serialised.getbuffer())
 
 
 def _plain(value):
@@ -413,7 +457,7 @@ def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile
     clip: filename, device, label (the true class), then one column per class."""
     profile = get_profile(profile)
     device = next(model.parameters()).device
-    log_mels = features.cached_log_mels(list(index["path"]), profile, progress=False)
+    log_mels = features.log_mel_rows(list(index["path"]), profile, progress=False)
     model.eval()
     probabilities = []
     for start in range(0, len(index), batch_size):

@@ -1,90 +1,123 @@
-"""Benchmark: the share of each training step spent building its batch (issue 10, item 5).
+"""Benchmark: how much of each training step waits for its data (issue 10, item 5).
 
 Prints numbers; asserts nothing. Run:  .venv/bin/python benchmarks/data_wait.py [--profile paper]
 
-`asclib.train.fit` builds every batch on one CPU thread in numpy (deltas, SpecAugment for the
-FCNNs, random crop, mixup) and then runs the network step on the training device. This script
-times the two parts separately on random log-mels of the profile's size (no disk reads), for
-each of the five systems: the batch time, the network step time (forward, backward, Keras
-SGD; synchronised on a GPU) and the share of the step spent waiting for data. Each figure is
-the median of `--repeats` timings of `--steps` steps, with the spread.
+For each of the five systems, on random log-mels of the profile's size read from a
+memory-mapped store file (as `features.log_mel_rows` serves them), it times three things, each
+the median of `--repeats` timings of `--steps` steps with the min-max spread:
+- loop: the training loop of `asclib.train.fit` (draw the step's random choices, build the
+  batch on the device with `asclib.batches`, `train.training_step`), the GPU synchronised only
+  at the end, as in `fit`;
+- network: `train.training_step` alone, repeated on one batch already on the device;
+- batch: drawing and building one batch alone (synchronised).
+The share of the loop spent waiting for data is 1 - network / loop (0 when building the next
+batch is fully hidden behind the GPU's work); training samples/s is batch size / loop time.
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from asclib import augment, features, models, train
+from asclib import batches, features, models, train
 from asclib.config import get_profile
 
 
-def _median_spread(values: list[float]) -> str:
-    return f"{np.median(values) * 1000:8.1f} [{min(values) * 1000:.1f}-{max(values) * 1000:.1f}]"
+def _synchronise(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
-def measure(name: str, n_classes: int, profile, device: str, steps: int, repeats: int, clips: int) -> dict:
+def _timed(function, steps: int, repeats: int, device: torch.device) -> list[float]:
+    """Seconds per call of `function` over `steps` calls, `repeats` times, after one warm-up."""
+    function()
+    _synchronise(device)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(steps):
+            function()
+        _synchronise(device)
+        times.append((time.perf_counter() - start) / steps)
+    return times
+
+
+def _median_spread(values: list[float], scale: float = 1000.0) -> str:
+    return f"{np.median(values) * scale:.1f} [{min(values) * scale:.1f}-{max(values) * scale:.1f}]"
+
+
+def measure(name: str, n_classes: int, profile, log_mels, device: torch.device, precision: str,
+            steps: int, repeats: int) -> dict:
     rng = np.random.default_rng(0)
-    data = train.TrainingSet(rng.uniform(size=(clips, profile.features.n_mels, features.frame_count(profile)))
-                             .astype(np.float32), rng.integers(0, n_classes, clips), "random")
-    batches = train.MixupBatches(clips, profile.train.batch_size, np.random.default_rng(1))
+    labels = rng.integers(0, n_classes, len(log_mels))
+    order = train.MixupBatches(len(log_mels), profile.train.batch_size, np.random.default_rng(1))
+    channels_last = device.type == "cuda"
     torch.manual_seed(0)
     model = models.build(name, n_classes, profile).to(device).train()
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = train._optimizer(model, name, profile)
+    everything = slice(0, profile.train.batch_size)
 
-    def make_batch():
-        first, second = batches.next()
-        x1, y1 = train._batch(data, first, n_classes, train.uses_spec_augment(name), profile, rng)
-        x2, y2 = train._batch(data, second, n_classes, train.uses_spec_augment(name), profile, rng)
-        x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, rng)
-        return torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
+    def batch():
+        draws = batches.draw(*order.next(), train.uses_spec_augment(name), profile, rng)
+        return batches.build(log_mels, labels, draws, everything, n_classes, profile, device, channels_last)
 
-    def network_step(x, y):
-        loss = -(y * F.log_softmax(model(x), dim=1)).sum(dim=1).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        if device == "cuda":
-            torch.cuda.synchronize()
+    def loop():
+        train.training_step(model, optimizer, *batch(), precision)
 
-    network_step(*make_batch())  # warm-up
-    batch_times, step_times = [], []
-    for _ in range(repeats):
-        built, stepped = 0.0, 0.0
-        for _ in range(steps):
-            start = time.perf_counter()
-            x, y = make_batch()
-            middle = time.perf_counter()
-            network_step(x, y)
-            built, stepped = built + middle - start, stepped + time.perf_counter() - middle
-        batch_times.append(built / steps)
-        step_times.append(stepped / steps)
-    share = [b / (b + s) for b, s in zip(batch_times, step_times)]
-    return {"model": f"{name}-{n_classes}c", "batch": _median_spread(batch_times),
-            "step": _median_spread(step_times), "share": f"{np.median(share) * 100:5.1f} [{min(share) * 100:.1f}-"
-                                                             f"{max(share) * 100:.1f}]"}
+    ready = batch()
+    built = _timed(lambda: (batch(), _synchronise(device)), steps, repeats, device)
+    looped = _timed(loop, steps, repeats, device)
+    network = _timed(lambda: train.training_step(model, optimizer, *ready, precision), steps, repeats, device)
+    waits = [max(0.0, 1 - n / t) for n, t in zip(network, looped)]  # repeat k of each
+    return {"model": f"{name}-{n_classes}c", "batch ms": _median_spread(built),
+            "loop ms": _median_spread(looped), "network ms": _median_spread(network),
+            "samples/s": _median_spread([profile.train.batch_size / t for t in looped], 1.0),
+            "waiting %": _median_spread(waits, 100.0)}
+
+
+def random_store(folder: Path, clips: int, profile) -> features.LogMelRows:
+    """`clips` random log-mels in a memory-mapped file, served like the feature store."""
+    shape = (clips, profile.features.n_mels, features.frame_count(profile))
+    store = np.memmap(folder / "log_mels.f32", dtype=np.float32, mode="w+", shape=shape)
+    store[:] = np.random.default_rng(2).uniform(size=shape).astype(np.float32)
+    store.flush()
+    return features.LogMelRows(np.memmap(folder / "log_mels.f32", dtype=np.float32, mode="r", shape=shape),
+                               np.random.default_rng(3).permutation(clips))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--profile", choices=("quick", "paper"), default="quick")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--precision", choices=train.PRECISIONS, default=None,
+                        help="default: as training chooses (bf16 on a GPU, float32 on a CPU)")
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--clips", type=int, default=512, help="random clips to draw batches from")
+    parser.add_argument("--clips", type=int, default=512, help="random clips in the store to draw batches from")
     args = parser.parse_args()
-    profile = get_profile(args.profile)
-    where = torch.cuda.get_device_name() if args.device == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"{args.profile} profile on {where}; batch {profile.train.batch_size} (mixup of 2 x "
-          f"{profile.train.batch_size} clips); median [min-max] of {args.repeats} x {args.steps} steps")
-    print(f"{'model':12s} {'batch ms':>22s} {'network step ms':>22s} {'data share %':>18s}")
-    for name, n_classes in train.NOTEBOOK_RUNS:
-        row = measure(name, n_classes, profile, args.device, args.steps, args.repeats, args.clips)
-        print(f"{row['model']:12s} {row['batch']:>22s} {row['step']:>22s} {row['share']:>18s}", flush=True)
+    profile, device = get_profile(args.profile), torch.device(args.device)
+    precision = args.precision or train.default_precision(device)
+    if device.type == "cpu":
+        torch.set_num_threads(train.TRAIN_THREADS)
+    where = torch.cuda.get_device_name() if device.type == "cuda" else train.device_name()
+    print(f"{args.profile} profile on {where}, {precision}; batch {profile.train.batch_size} (mixup of 2 x "
+          f"{profile.train.batch_size} clips); median [min-max] of {args.repeats} timings of {args.steps} steps")
+    with tempfile.TemporaryDirectory() as folder:
+        log_mels = random_store(Path(folder), args.clips, profile)
+        rows = [measure(name, n, profile, log_mels, device, precision, args.steps, args.repeats)
+                for name, n in train.NOTEBOOK_RUNS]
+    columns = list(rows[0])
+    widths = [max(len(column), *(len(row[column]) for row in rows)) for column in columns]
+    print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))
+    for row in rows:
+        print("  ".join(row[column].rjust(width) for column, width in zip(columns, widths)), flush=True)
 
 
 if __name__ == "__main__":

@@ -110,16 +110,66 @@ def test_changed_config_never_reuses_stale_features(clips):
     assert features.cached_log_mels(clips[:1], other, workers=1, progress=False).shape[1] == 32
 
 
-def test_corrupt_cache_entry_is_detected_and_recomputed(clips):
+def test_a_truncated_store_is_detected_and_recomputed(clips):
     good = features.cached_log_mels(clips, "quick", workers=1, progress=False)
-    entry = sorted(features.cache_folder("quick").glob("*.npy"))[0]
-    entry.write_bytes(entry.read_bytes()[:100])  # truncated, as after a crash or a full disk
-    with pytest.warns(UserWarning, match="corrupt feature cache entry"):
+    store = features.cache_folder("quick") / features.STORE
+    store.write_bytes(store.read_bytes()[:-100])  # the last row cut short, as after a crash or a full disk
+    with pytest.warns(UserWarning, match="holds 4 complete rows of the 5"):
         again = features.cached_log_mels(clips, "quick", workers=1, progress=False)
     assert np.array_equal(again, good)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        assert np.array_equal(features.cached_log_mels(clips, "quick", workers=1, progress=False), good)
+
+
+def test_a_corrupt_entry_or_index_is_computed_again(clips):
+    folder = features.cache_folder("quick")
+    folder.mkdir(parents=True)
+    leftover = features.cache_files(clips[:1], "quick")[0]
+    leftover.write_bytes(b"\x93NUMPY garbage")  # an entry a crashed worker left behind
+    with pytest.warns(UserWarning, match="corrupt feature cache entry"):
+        first = features.cached_log_mels(clips[:1], "quick", workers=1, progress=False)
+    assert np.array_equal(first[0], features.log_mel(load_audio(clips[0]), "quick"))
+    assert not leftover.exists()  # stored, then the entry removed
+    (folder / features.STORE_INDEX).write_text("{not json")
+    with pytest.warns(UserWarning, match="unreadable feature store index"):
+        again = features.cached_log_mels(clips, "quick", workers=1, progress=False)
+    assert np.array_equal(again[0], first[0])
+    assert (folder / features.STORE).stat().st_size == 5 * first[0].nbytes  # rebuilt, not appended
+
+
+def test_memory_mapped_rows_read_only_what_is_asked(clips):
+    rows = features.log_mel_rows(clips, "quick", workers=1, progress=False)
+    assert isinstance(rows.store, np.memmap) and rows.shape == (5,) + rows.store.shape[1:]
+    both = features.log_mel_rows([clips[3], clips[1], clips[3]], "quick", workers=1, progress=False)
+    assert list(both.rows) == [rows.rows[3], rows.rows[1], rows.rows[3]]  # shared rows, nothing appended
+    assert np.array_equal(both[np.array([2, 0])], np.asarray(rows)[[3, 3]])
+
+
+def test_a_full_disk_leaves_the_store_as_it_was(clips, monkeypatch):
+    import errno
+
+    from asclib.files import DiskFullError
+
+    good = features.cached_log_mels(clips[:2], "quick", workers=1, progress=False)
+    store = features.cache_folder("quick") / features.STORE
+    before = store.read_bytes()
+    real_open = open
+
+    def full_disk_open(path, mode="r", *args, **kwargs):
+        handle = real_open(path, mode, *args, **kwargs)
+        if str(path).endswith(features.STORE) and "a" in mode:
+            def fail(data):
+                raise OSError(errno.ENOSPC, "No space left on device")
+            handle.write = fail
+        return handle
+
+    monkeypatch.setattr("builtins.open", full_disk_open)
+    with pytest.raises(DiskFullError, match=f"no space left on the disk while writing {store}.*left as it was"):
         features.cached_log_mels(clips, "quick", workers=1, progress=False)
+    monkeypatch.undo()
+    assert store.read_bytes() == before
+    assert np.array_equal(features.cached_log_mels(clips[:2], "quick", workers=1, progress=False), good)
 
 
 def test_a_rewritten_clip_gets_a_new_cache_entry(clips):

@@ -1,0 +1,58 @@
+"""Benchmark: do bf16 autocast runs follow the float32 loss curve? (issue 10, item 2)
+
+Prints numbers; asserts nothing. Run:  .venv/bin/python benchmarks/precision.py [--epochs 14]
+
+Trains the 10-class ResNet and FCNN of the quick profile on the quick corpus's training set
+(with its offline augmentations) for `--epochs` epochs twice, in float32 and under bf16
+autocast (`asclib.train.fit(..., precision=...)`), same seed, same batches, and prints the mean
+training loss of each epoch for both with their relative difference. The runs go to a
+temporary folder; nothing in runs/ is touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import tempfile
+
+import numpy as np
+import pandas as pd
+
+from asclib import synth, train
+from asclib.config import get_profile
+from asclib.data import load_index
+
+
+def curves(name: str, data: train.TrainingSet, profile) -> pd.DataFrame:
+    """Epoch-mean training loss of `name` in both precisions, and their relative difference."""
+    losses = {precision: train.fit(name, 10, data, profile, progress=False, precision=precision)
+              .history.groupby("epoch")["loss"].mean() for precision in train.PRECISIONS}
+    table = pd.DataFrame(losses)
+    table["bf16 / fp32 - 1 (%)"] = 100 * (table["bf16"] / table["fp32"] - 1)
+    table.index = table.index + 1
+    return table
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--epochs", type=int, default=14, help="a cosine-cycle end: 2, 6, 14, 30, 62")
+    args = parser.parse_args()
+    quick = get_profile("quick")
+    profile = dataclasses.replace(quick, train=dataclasses.replace(quick.train, resnet_epochs=args.epochs,
+                                                                  fcnn_epochs=args.epochs))
+    data = train.training_set(load_index(synth.dataset("quick"), "quick"), 10, "quick")
+    print(f"quick profile, {len(data.labels):,} training clips, {args.epochs} epochs of "
+          f"{profile.train.steps_per_epoch} steps, seed 0, {train.device_name()}")
+    with tempfile.TemporaryDirectory() as folder:
+        os.environ["ASC_RUNS_DIR"] = folder
+        for name in ("fcnn", "resnet"):
+            table = curves(name, data, profile)
+            difference = table["bf16 / fp32 - 1 (%)"].abs()
+            print(f"\n{name}, 10 classes: epoch-mean training loss")
+            print(table.round({"fp32": 4, "bf16": 4, "bf16 / fp32 - 1 (%)": 2}).to_string())
+            print(f"largest |difference| {difference.max():.2f} %, median {np.median(difference):.2f} %")
+
+
+if __name__ == "__main__":
+    main()
