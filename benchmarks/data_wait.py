@@ -12,6 +12,10 @@ the median of `--repeats` timings of `--steps` steps with the min-max spread:
 - batch: drawing and building one batch alone (synchronised).
 The share of the loop spent waiting for data is 1 - network / loop (0 when building the next
 batch is fully hidden behind the GPU's work); training samples/s is batch size / loop time.
+With `--peak-tflops` (the card's dense bf16 peak, e.g. 989 for an H100 SXM) it also counts each
+model's FLOPs per training sample (`benchmarks/models.py`'s `training_flops`: convolutions and
+matrix products of one forward and backward pass) and gives the loop's achieved share of that
+peak.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch
 
 from asclib import batches, features, models, train
 from asclib.config import get_profile
+from models import training_flops  # benchmarks/models.py, beside this script
 
 
 def _synchronise(device: torch.device) -> None:
@@ -76,10 +81,13 @@ def measure(name: str, n_classes: int, profile, log_mels, device: torch.device, 
     looped = _timed(loop, steps, repeats, device)
     network = _timed(lambda: train.training_step(model, optimizer, *ready, precision), steps, repeats, device)
     waits = [max(0.0, 1 - n / t) for n, t in zip(network, looped)]  # repeat k of each
+    flops = training_flops(model, ready[0][:1], ready[1][:1],
+                           torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"))
+    samples = [profile.train.batch_size / t for t in looped]
     return {"model": f"{name}-{n_classes}c", "batch ms": _median_spread(built),
             "loop ms": _median_spread(looped), "network ms": _median_spread(network),
-            "samples/s": _median_spread([profile.train.batch_size / t for t in looped], 1.0),
-            "waiting %": _median_spread(waits, 100.0)}
+            "samples/s": _median_spread(samples, 1.0), "waiting %": _median_spread(waits, 100.0),
+            "GFLOP/sample": f"{flops / 1e9:.3g}", "TFLOP/s": f"{np.median(samples) * flops / 1e12:.3g}"}
 
 
 def random_store(folder: Path, clips: int, profile) -> features.LogMelRows:
@@ -101,6 +109,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clips", type=int, default=512, help="random clips in the store to draw batches from")
+    parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, for the share")
     args = parser.parse_args()
     profile, device = get_profile(args.profile), torch.device(args.device)
     precision = args.precision or train.default_precision(device)
@@ -113,6 +122,9 @@ def main() -> None:
         log_mels = random_store(Path(folder), args.clips, profile)
         rows = [measure(name, n, profile, log_mels, device, precision, args.steps, args.repeats)
                 for name, n in train.NOTEBOOK_RUNS]
+    for row in rows:
+        if args.peak_tflops:
+            row["% of peak"] = f"{100 * float(row['TFLOP/s']) / args.peak_tflops:.1f}"
     columns = list(rows[0])
     widths = [max(len(column), *(len(row[column]) for row in rows)) for column in columns]
     print("  ".join(column.rjust(width) for column, width in zip(columns, widths)))

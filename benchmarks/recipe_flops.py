@@ -1,0 +1,69 @@
+"""Benchmark: the paper recipe's arithmetic, and the least time it can take on a card (issue 10, item 5).
+
+Prints numbers; asserts nothing. Run:  .venv/bin/python benchmarks/recipe_flops.py --peak-tflops 989
+
+Counts each paper-profile model's FLOPs per training sample (`benchmarks/models.py`'s
+`training_flops`: convolutions and matrix products of one forward and backward pass, counted on
+the CPU at batch 1), then gives them to `asclib.plan.plan` as step times at the card's full
+dense bf16 peak, so that the plan's own step counts (the official fold-1 clips with their
+offline augmentations) turn into the hours each training of the recipe would take at 100 % of
+the peak: a lower bound no implementation can beat. It then gives the average share of the peak
+the whole recipe would need to finish within `--hours`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+
+from asclib import ablation, models
+from asclib.augment import OFFLINE_METHODS
+from asclib.config import get_profile
+from asclib.plan import Timings, plan
+from models import training_flops  # benchmarks/models.py, beside this script
+
+
+def flops_per_sample(name: str, n_classes: int, profile) -> int:
+    from asclib.batches import input_frames
+
+    model = models.build(name, n_classes, profile).train()
+    x = torch.rand(1, 3, profile.features.n_mels, min(profile.augment.crop_frames, input_frames(profile)))
+    return training_flops(model, x, torch.full((1, n_classes), 1 / n_classes), torch.autocast("cpu", enabled=False))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--peak-tflops", type=float, required=True, help="dense bf16 peak (H100 SXM: 989)")
+    parser.add_argument("--hours", type=float, default=12.0)
+    args = parser.parse_args()
+    profile = get_profile("paper")
+    budget = ablation.budget(profile)
+    systems = {(name, n, config.models) for name, n, config in
+               [*((name, n, profile) for name, n in (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3),
+                                                    ("fsfcnn", 10))), ("resnet", 10, budget)]}
+    flops = {key: flops_per_sample(key[0], key[1], profile if key[2] == profile.models else budget) for key in systems}
+    peak = args.peak_tflops * 1e12
+    timings = Timings(device=f"{args.peak_tflops:g} TFLOP/s at 100 %", header=0.0, features=0.0,
+                      augment={method: 0.0 for method in OFFLINE_METHODS},
+                      synth=None, step={key: profile.train.batch_size * value / peak for key, value in flops.items()},
+                      forward={key: 0.0 for key in flops}, seconds=0.0)
+    steps = plan(profile, "/nonexistent", timings=timings).steps
+    training = steps[steps["step"].str.startswith(("train ", "ablation: "))].copy()
+    training["hours at 100 % of peak"] = (training["seconds"] / 3600).round(2)
+    print(f"paper recipe, batch {profile.train.batch_size}, official fold-1 counts, peak {args.peak_tflops:g} "
+          "TFLOP/s (dense bf16)")
+    print("GFLOP per training sample: " + ", ".join(f"{name}-{n}c {value / 1e9:.1f}" for (name, n, _), value
+                                                    in sorted(flops.items(), key=lambda item: item[0][:2])))
+    print(training[["step", "amount", "hours at 100 % of peak"]].to_string(index=False))
+    five = training["step"].str.startswith("train ")
+    table3 = training["step"].str.startswith("ablation: ") & ~training["step"].str.contains("notebook 04")
+    for label, chosen in (("the five models", five), ("the five models and Table 3's five rows", five | table3),
+                          ("everything above (with notebook 04's recipe row)", five | ~five)):
+        hours = training.loc[chosen, "seconds"].sum() / 3600
+        print(f"{label}: {hours:.1f} h at 100 % of peak; within {args.hours:g} h it needs "
+              f"{100 * hours / args.hours:.0f} % of peak on average")
+
+
+if __name__ == "__main__":
+    main()
