@@ -244,6 +244,20 @@ def default_precision(device: torch.device) -> str:
     return precision
 
 
+def compiled(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """`network` compiled by `torch.compile` on a GPU, where fusing its many small memory-bound
+    layers (BatchNorm, ReLU, pooling) makes the paper's ResNet step about 1.7 times faster and
+    the FCNNs' about 1.2 times (README, "Training at full scale"); the first steps of each run
+    pay the compilation (15 to 45 s). `ASC_COMPILE=0` keeps eager execution; on a CPU it is
+    always eager (the quick runs, bit for bit as before)."""
+    import os
+
+    setting = os.environ.get("ASC_COMPILE", "1")
+    if setting not in ("0", "1"):
+        raise ValueError(f"ASC_COMPILE={setting!r}: expected 0 or 1")
+    return torch.compile(network) if device.type == "cuda" and setting == "1" else network
+
+
 @contextmanager
 def _clear_out_of_memory(name: str, n_classes: int, profile: Profile, share: slice):
     """Turn the GPU's out-of-memory error into one that says which setting to lower."""
@@ -353,6 +367,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
         model.load_state_dict(state["model"])
     network = distributed.parallel(model, ctx)  # `model` itself in one process
     trained = getattr(network, "module", network)  # the model whose weights train, without DDP
+    network = compiled(network, device)
     optimizer = _optimizer(trained, name, profile)
     if state is not None:
         optimizer.load_state_dict(state["optimizer"])

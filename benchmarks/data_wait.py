@@ -21,6 +21,7 @@ peak.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -67,6 +68,7 @@ def measure(name: str, n_classes: int, profile, log_mels, device: torch.device, 
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = train._optimizer(model, name, profile)
+    eager, model = model, train.compiled(model, device)  # as `fit` runs it (on a GPU, unless ASC_COMPILE=0)
     everything = slice(0, profile.train.batch_size)
 
     def batch():
@@ -81,7 +83,7 @@ def measure(name: str, n_classes: int, profile, log_mels, device: torch.device, 
     looped = _timed(loop, steps, repeats, device)
     network = _timed(lambda: train.training_step(model, optimizer, *ready, precision), steps, repeats, device)
     waits = [max(0.0, 1 - n / t) for n, t in zip(network, looped)]  # repeat k of each
-    flops = training_flops(model, ready[0][:1], ready[1][:1],
+    flops = training_flops(eager, ready[0][:1], ready[1][:1],
                            torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"))
     samples = [profile.train.batch_size / t for t in looped]
     return {"model": f"{name}-{n_classes}c", "batch ms": _median_spread(built),
@@ -116,7 +118,8 @@ def main() -> None:
     if device.type == "cpu":
         torch.set_num_threads(train.TRAIN_THREADS)
     where = torch.cuda.get_device_name() if device.type == "cuda" else train.device_name()
-    print(f"{args.profile} profile on {where}, {precision}; batch {profile.train.batch_size} (mixup of 2 x "
+    compiled = device.type == "cuda" and os.environ.get("ASC_COMPILE", "1") == "1"
+    print(f"{args.profile} profile on {where}, {precision}, {'torch.compile' if compiled else 'eager'}; batch {profile.train.batch_size} (mixup of 2 x "
           f"{profile.train.batch_size} clips); median [min-max] of {args.repeats} timings of {args.steps} steps")
     with tempfile.TemporaryDirectory() as folder:
         log_mels = random_store(Path(folder), args.clips, profile)

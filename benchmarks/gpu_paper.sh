@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The paper profile's GPU measurements (issue 10, items 2 and 5), as one short script for a lent
 # GPU machine: run in the repository root with the wheels of soundfile and librosa in .whl/ and an
-# empty output folder in $OUT (default benchmarks/results/gpu). About five minutes on one H100.
+# empty output folder in $OUT (default benchmarks/results/gpu). About five minutes on one H100 in
+# eager mode (ASC_COMPILE=0, as the committed gpu_h100_* files were made); compiling each model
+# adds 15 to 45 s per model and per process.
 #   data_wait_bf16.txt / data_wait_fp32.txt  the real training loop per model: samples/s, share of
 #                                            each step waiting for data, achieved share of peak
 #   plan_paper.txt                           `reproduce --dry-run` for the whole paper recipe
