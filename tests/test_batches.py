@@ -14,7 +14,7 @@ from asclib import augment, batches, features, train
 from asclib.config import get_profile
 from asclib.files import DiskFullError
 
-from test_train import TINY_TRAINING
+from test_train import TINY_TRAINING, data, runs  # noqa: F401  (fixtures: random clips, runs in tmp)
 
 
 def _numpy_batch(log_mels, labels, chosen, n_classes, masked, profile, rng):
@@ -54,16 +54,8 @@ def test_masks_and_crops_touch_what_they_say():
     assert batches.crop(ramp, torch.tensor([0, 4]), 5)[:, 0, 0].tolist() == [[0, 1, 2, 3, 4], [4, 5, 6, 7, 8]]
 
 
-@pytest.fixture
-def data():
-    rng = np.random.default_rng(0)
-    log_mels = rng.uniform(size=(24, TINY_TRAINING.features.n_mels, 126)).astype(np.float32)
-    return train.TrainingSet(log_mels, rng.integers(0, 10, 24), "random clips")
-
-
 @pytest.fixture(autouse=True)
-def runs(tmp_path, monkeypatch):
-    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "runs"))
+def default_precision(monkeypatch):
     monkeypatch.delenv("ASC_PRECISION", raising=False)
 
 
