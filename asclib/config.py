@@ -7,13 +7,13 @@ the profile's name in its `parameters` cell and calls `get_profile(name)`.
 Paths are derived in `paths()` from the repository root, and each can be overridden by an
 environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`,
 `ASC_RESULTS_DIR`).
+`config_hash(section)` gives a stable short hash of any section, used as a cache key.
 
 A smoke run shortens every training and nothing else (`reduce_training`; `python -m asclib
 reproduce --epochs 2 --steps-per-epoch 1 --batch-size 2`): the reductions travel in the
 environment variable `ASC_TRAINING_OVERRIDES`, which `get_profile` applies in every process
 (notebook kernels, training workers), and `paths()` then puts the runs and results under
 `<profile>-smoke/`, apart from the recipe's.
-`config_hash(section)` gives a stable short hash of any section, used as a cache key.
 """
 
 from __future__ import annotations

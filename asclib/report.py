@@ -8,10 +8,10 @@ as CSV and Markdown, figures as PNG), each atomically.
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
 `quick` profile the executed notebooks replace the committed ones (their outputs are what
 readers see on GitHub); for any other profile, and for a smoke run (training shortened by
-`config.reduce_training`, results in `results/<profile>-smoke/`), they are written to
-`results/<profile>/notebooks/`. A notebook that fails leaves its previous version untouched.
-`results/<profile>/manifest.json` records the code version, the parameters, a smoke run's
-reductions, the run time of each notebook and a hash of each file under `results/<profile>/`.
+`config.reduce_training`), they are written to the results folder's `notebooks/`. A notebook
+that fails leaves its previous version untouched. The results folder is `results/<profile>/`
+(a smoke run's `results/<profile>-smoke/`); its `manifest.json` records the code version, the
+parameters, a smoke run's reductions, the run time of each notebook and a hash of each file in it.
 """
 
 from __future__ import annotations
