@@ -24,12 +24,14 @@ def main(argv: list[str] | None = None) -> int:
                           "results/<profile>/excluded_files.csv) instead of stopping")
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (steps, disk space, estimated times on this machine) and stop")
+    _smoke_options(run)
 
     fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached); "
                               "under torchrun, each by all the processes (one per GPU) together")
     fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
     fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     fit.add_argument("--seed", type=int, default=0)
+    _smoke_options(fit)
 
     label = commands.add_parser("predict", help="classify recordings with trained runs: scene, coarse class, "
                                 "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
@@ -54,11 +56,28 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _smoke_options(command: argparse.ArgumentParser) -> None:
+    """The options of a smoke run: they shorten every training and nothing else (config.reduce_training)."""
+    smoke = command.add_argument_group(
+        "smoke run", "shorten every training (the five models and the ablation's runs) to check the whole "
+        "path quickly; feature sizes and model widths stay the profile's. Runs and results then go to "
+        "runs/<profile>-smoke/ and results/<profile>-smoke/, never replacing the recipe's")
+    smoke.add_argument("--epochs", type=int, metavar="N", help="epochs of every training, the end of a "
+                       "cosine cycle: 2, 6, 14, 30, ...")
+    smoke.add_argument("--steps-per-epoch", type=int, metavar="S", help="training steps per epoch")
+    smoke.add_argument("--batch-size", type=int, metavar="B", help="batch size (departs from the recipe's 32; "
+                       "a mixup step draws 2 x B training clips)")
+
+
 def _run(args: argparse.Namespace) -> int:
     import os
 
+    from asclib.config import reduce_training
+
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
         raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")
+    if args.command in ("reproduce", "train"):  # for this process and every notebook kernel and worker it starts
+        reduce_training(args.epochs, args.steps_per_epoch, args.batch_size)
     if args.command == "reproduce" and args.dry_run:
         from asclib.plan import plan
 

@@ -232,6 +232,20 @@ def event_frames(events: pd.DataFrame, frames: int, profile: Profile) -> np.ndar
     return inside
 
 
+def figure_clips(gain: pd.Series, truth: pd.DataFrame, scenes, eligible: pd.Series) -> list[str]:
+    """The clips of notebook 10's Figures 2 and 3: for each scene of `scenes`, the device-A clip of
+    that scene among `eligible` whose `gain` is largest (all three indexed by filename; `truth`
+    has device and label). A dataset without such a clip (the smoke run's few real clips) gives
+    the best unused device-A clip of any scene, else the best unused clip, else the best one."""
+    device_a = truth["device"] == "a"
+    chosen = []
+    for scene in scenes:
+        unused = eligible & ~gain.index.isin(chosen)
+        pools = (unused & device_a & (truth["label"] == scene), unused & device_a, unused, eligible)
+        chosen.append(gain[next(pool for pool in pools if pool.any())].idxmax())
+    return chosen
+
+
 def mass_in_events(cams: np.ndarray, masks: np.ndarray) -> pd.DataFrame:
     """Per clip: the share of its map's mass (summed over mel bands) on event frames, and the
     share of its frames that are event frames (what a map blind to events would put there)."""

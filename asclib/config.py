@@ -8,6 +8,12 @@ Paths are derived in `paths()` from the repository root, and each can be overrid
 environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`,
 `ASC_RESULTS_DIR`).
 `config_hash(section)` gives a stable short hash of any section, used as a cache key.
+
+A smoke run shortens every training and nothing else (`reduce_training`; `python -m asclib
+reproduce --epochs 2 --steps-per-epoch 1 --batch-size 2`): the reductions travel in the
+environment variable `ASC_TRAINING_OVERRIDES`, which `get_profile` applies in every process
+(notebook kernels, training workers), and `paths()` then puts the runs and results under
+`<profile>-smoke/`, apart from the recipe's.
 """
 
 from __future__ import annotations
@@ -178,12 +184,83 @@ _PROFILES = {
 
 
 def get_profile(name: str | Profile) -> Profile:
-    """Return the frozen config of profile `name` ("quick" or "paper"); a Profile passes through."""
+    """Return the frozen config of profile `name` ("quick" or "paper"), its training shortened by
+    `ASC_TRAINING_OVERRIDES` when that is set (`reduce_training`); a Profile passes through."""
     if isinstance(name, Profile):
         return name
     if name not in _PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
-    return _PROFILES[name]
+    return _shortened(_PROFILES[name], training_overrides())
+
+
+TRAINING_OVERRIDES_VARIABLE = "ASC_TRAINING_OVERRIDES"
+SMOKE_SUFFIX = "-smoke"  # runs/<profile>-smoke/, results/<profile>-smoke/: a shortened run's outputs
+
+
+def reduce_training(epochs: int | None = None, steps_per_epoch: int | None = None,
+                    batch_size: int | None = None) -> dict:
+    """Shorten every training of this process and of the processes it starts (notebook kernels,
+    training workers) for a smoke run, by setting `ASC_TRAINING_OVERRIDES`; with no argument,
+    unset it (the profile's own recipe). `epochs` replaces the epochs of the five models and of
+    the ablation's runs; `steps_per_epoch` and `batch_size` those of `profile.train` (a mixup
+    step draws 2 x batch_size clips). Feature sizes and model widths never change. Returns the
+    overrides now in force."""
+    chosen = _checked({key: value for key, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
+                                                     ("batch_size", batch_size)) if value is not None})
+    if chosen:
+        os.environ[TRAINING_OVERRIDES_VARIABLE] = json.dumps(chosen, sort_keys=True)
+    else:
+        os.environ.pop(TRAINING_OVERRIDES_VARIABLE, None)
+    return chosen
+
+
+def training_overrides() -> dict:
+    """The smoke-run reductions in force (`ASC_TRAINING_OVERRIDES`, JSON), checked; {} when unset."""
+    text = os.environ.get(TRAINING_OVERRIDES_VARIABLE, "")
+    try:
+        overrides = json.loads(text) if text.strip() else {}
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{TRAINING_OVERRIDES_VARIABLE}={text!r} is not JSON ({error})") from None
+    if not isinstance(overrides, dict):
+        raise ValueError(f"{TRAINING_OVERRIDES_VARIABLE}={text!r}: expected a JSON object")
+    return _checked(overrides)
+
+
+def _checked(overrides: dict) -> dict:
+    """`overrides` if every key is known and every value fits; otherwise a ValueError naming it."""
+    known = sorted({key for _, key in _OVERRIDDEN})
+    unknown = sorted(set(overrides) - set(known))
+    if unknown:
+        raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(known)}")
+    for key, value in overrides.items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"training override {key}={value!r} (--{key.replace('_', '-')}): "
+                             "expected a positive whole number")
+    epochs = overrides.get("epochs")
+    if epochs is not None and not _ends_a_cycle(epochs):
+        raise ValueError(f"training override epochs={epochs} (--epochs): a run must end at the bottom of a "
+                         "cosine cycle, i.e. after 2, 6, 14, 30, 62, 126, 254, ... epochs")
+    return overrides
+
+
+def _ends_a_cycle(epochs: int) -> bool:
+    """Whether a cosine cycle ends after `epochs` epochs: 2, 6, 14, 30, ... (2^k - 2, k >= 2)."""
+    return epochs >= 2 and (epochs + 2) & (epochs + 1) == 0
+
+
+# TrainConfig field <- override key (`training_overrides`)
+_OVERRIDDEN = (("resnet_epochs", "epochs"), ("fcnn_epochs", "epochs"), ("steps_per_epoch", "steps_per_epoch"),
+               ("batch_size", "batch_size"))
+
+
+def _shortened(profile: Profile, overrides: dict) -> Profile:
+    """`profile` with the training lengths of `overrides` (`training_overrides`)."""
+    if not overrides:
+        return profile
+    recipe = {field: overrides[key] for field, key in _OVERRIDDEN if key in overrides}
+    return dataclasses.replace(
+        profile, train=dataclasses.replace(profile.train, **recipe),
+        ablation=dataclasses.replace(profile.ablation, epochs=overrides.get("epochs", profile.ablation.epochs)))
 
 
 @dataclass(frozen=True)
@@ -206,15 +283,19 @@ def paths(profile: str | Profile) -> Paths:
     """Derive every folder of `profile` from the repository root or its environment override.
 
     `ASC_DATA_DIR` names the dataset folder itself (the one holding `meta.csv`); the other
-    variables name a root under which each profile gets its own sub-folder.
+    variables name a root under which each profile gets its own sub-folder. While a smoke run's
+    reductions are in force (`ASC_TRAINING_OVERRIDES`), runs and results go to `<profile>-smoke`,
+    so that they never replace or mix with the recipe's; data and caches, which do not depend on
+    the training, are shared.
     """
     name = get_profile(profile).name
+    outputs = name + SMOKE_SUFFIX if training_overrides() else name
     return Paths(
         data=_env_path("ASC_DATA_DIR", PROJECT_ROOT / "data" / name / "corpus"),
         augmented=_env_path("ASC_AUGMENTED_DIR", PROJECT_ROOT / "data") / name / "augmented",
         cache=_env_path("ASC_CACHE_DIR", PROJECT_ROOT / "cache") / name,
-        runs=_env_path("ASC_RUNS_DIR", PROJECT_ROOT / "runs") / name,
-        results=_env_path("ASC_RESULTS_DIR", PROJECT_ROOT / "results") / name,
+        runs=_env_path("ASC_RUNS_DIR", PROJECT_ROOT / "runs") / outputs,
+        results=_env_path("ASC_RESULTS_DIR", PROJECT_ROOT / "results") / outputs,
     )
 
 

@@ -358,12 +358,17 @@ def parallel_pairs(index: pd.DataFrame, device: str) -> pd.DataFrame:
     return pd.concat(paths_of, axis=1, join="inner").sort_index()
 
 
-def load_events(data_dir: str | Path) -> pd.DataFrame:
+def load_events(data_dir: str | Path, missing_ok: bool = False) -> pd.DataFrame:
     """The sound events of every clip (synthetic corpus only): filename, onset, offset, event_label.
 
-    Times are in seconds from the start of the clip; `offset` is the end of the dry sound.
+    Times are in seconds from the start of the clip; `offset` is the end of the dry sound. A
+    folder without an event list (the real development set has none) is an error, or with
+    `missing_ok` an empty table (notebook 10 then skips what needs the events).
     """
     path = Path(data_dir) / "events.tsv"
+    if not path.is_file() and missing_ok:
+        return pd.DataFrame({"filename": pd.Series(dtype=str), "onset": pd.Series(dtype=float),
+                             "offset": pd.Series(dtype=float), "event_label": pd.Series(dtype=str)})
     if not path.is_file():
         raise DatasetError(f"event list not found: {path}; only the synthetic corpus "
                            "(asclib.synth) records where its sound events are")

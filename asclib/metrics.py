@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from asclib.config import training_overrides
 from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
 
 EPSILON = 1e-15  # log loss clips probabilities at this floor (as scikit-learn did)
@@ -109,7 +110,10 @@ def check_plausible(table: pd.DataFrame, n_classes: int) -> None:
     """Guard of every notebook that reports accuracies (04-08): each row's overall accuracy is
     above twice chance and device A is not below the unseen devices s4-s6. Wide on purpose:
     a broken pipeline (clips paired with the wrong labels or scores) fails it, a CPU's last
-    decimals do not. Raises AssertionError naming the row."""
+    decimals do not. Raises AssertionError naming the row. Not applied in a smoke run
+    (`config.training_overrides`): models trained a few steps are not expected to learn."""
+    if training_overrides():
+        return
     for name, row in table.iterrows():
         assert row["overall"] > 2 * 100 / n_classes, (
             f"{name}: overall accuracy {row['overall']} % is not above twice chance ({2 * 100 / n_classes:.1f} %)")

@@ -7,10 +7,11 @@ as CSV and Markdown, figures as PNG), each atomically.
 (`train.train_all`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
 `quick` profile the executed notebooks replace the committed ones (their outputs are what
-readers see on GitHub); for any other profile they are written to `results/<profile>/notebooks/`.
-A notebook that fails leaves its previous version untouched. `results/<profile>/manifest.json`
-records the code version, the parameters, the run time of each notebook and a hash of each file
-under `results/<profile>/`.
+readers see on GitHub); for any other profile, and for a smoke run (training shortened by
+`config.reduce_training`), they are written to the results folder's `notebooks/`. A notebook
+that fails leaves its previous version untouched. The results folder is `results/<profile>/`
+(a smoke run's `results/<profile>-smoke/`); its `manifest.json` records the code version, the
+parameters, a smoke run's reductions, the run time of each notebook and a hash of each file in it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from asclib import synth, train
-from asclib.config import PROJECT_ROOT, get_profile, paths
+from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
 
@@ -118,11 +119,14 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     The dataset is checked first (`data.check_dataset`): unusable clips stop the run before any
     long work, unless `skip_bad`, which leaves them out of everything the run loads
     (`data.exclude_files`; they are listed in `results/<profile>/excluded_files.csv`).
+    A smoke run's reductions (`config.reduce_training`, in force before the call) reach every
+    notebook and training through the environment and are recorded in the manifest.
     """
     import papermill
 
     name = get_profile(profile).name
     results = paths(name).results
+    in_place = name == "quick" and not training_overrides()  # the committed notebooks and README
     selected = [nb for nb in notebooks() if not only or any(nb.name.startswith(o) for o in only)]
     if only and not selected:
         raise ValueError(f"no notebook in {NOTEBOOK_DIR} starts with any of {only}")
@@ -141,7 +145,7 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         train.train_all(load_index(synth.dataset(name, data_dir, seed), name), name, seed)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
-        target = notebook if name == "quick" else results / "notebooks" / notebook.name
+        target = notebook if in_place else results / "notebooks" / notebook.name
         print(f"[{number}/{len(selected)}] {notebook.name} ({name} profile)", flush=True)
         start = time.perf_counter()
         with atomic_path(target) as temporary:
@@ -153,7 +157,7 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
             _drop_run_metadata(temporary)
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
-    if name == "quick":
+    if in_place:
         update_readme(name)
     return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
 
@@ -226,6 +230,8 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         "profile": profile,
         "git_commit": commit,
         "parameters": parameters,
+        # a smoke run's shortened training (config.reduce_training); {} for the profile's recipe
+        "training_overrides": training_overrides(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "machine": platform.machine(),

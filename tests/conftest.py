@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -48,13 +49,16 @@ HEADER = "filename\tscene_label"
 
 
 def write_layout(root: Path, clips: dict[str, Path | np.ndarray], train: set[str], rate=16_000,
-                 subtype="PCM_16") -> Path:
-    """Write a dataset folder in the DCASE layout; clips map file name -> real wav or samples."""
+                 subtype="PCM_16", copy=False) -> Path:
+    """Write a dataset folder in the DCASE layout; clips map file name -> real wav (linked, or
+    copied byte for byte with `copy`) or samples."""
     (root / "audio").mkdir(parents=True)
     (root / "evaluation_setup").mkdir()
     meta, train_rows, evaluate_rows = ["filename\tscene_label\tidentifier\tsource_label"], [HEADER], [HEADER]
     for name, source in clips.items():
-        if isinstance(source, Path):
+        if isinstance(source, Path) and copy:
+            shutil.copyfile(source, root / "audio" / name)
+        elif isinstance(source, Path):
             (root / "audio" / name).symlink_to(source.resolve())
         else:
             sf.write(root / "audio" / name, source, rate, subtype=subtype)

@@ -186,6 +186,18 @@ def test_event_frames_follow_the_frame_centres():
     assert not cam.event_frames(events.iloc[:0], 118, profile).any()
 
 
+def test_figure_clips_take_the_largest_gain_of_each_scene_and_fall_back_on_small_data():
+    truth = pd.DataFrame({"device": ["a", "a", "b", "a", "a"], "label": ["bus", "bus", "bus", "park", "tram"]},
+                         index=[f"clip{k}" for k in range(5)])
+    gain = pd.Series([0.1, 0.3, 0.9, 0.2, 0.5], index=truth.index)
+    everything = pd.Series(True, index=truth.index)
+    assert cam.figure_clips(gain, truth, ["bus", "park"], everything) == ["clip1", "clip3"]
+    assert cam.figure_clips(gain, truth, ["bus"], everything.where(truth.index != "clip1", False)) == ["clip0"]
+    # no device-A clip of the scene: the best unused device-A clip, then any clip
+    assert cam.figure_clips(gain, truth, ["metro", "metro"], everything) == ["clip4", "clip1"]
+    assert cam.figure_clips(gain, truth.assign(device="b"), ["metro", "metro"], everything) == ["clip2", "clip4"]
+
+
 def test_mass_in_events_and_the_ratio_by_hand():
     masks = np.zeros((40, 10), dtype=bool)
     masks[:, :4] = True  # events cover 40 % of every clip

@@ -10,7 +10,7 @@ import pytest
 
 from asclib import plan
 from asclib.__main__ import main
-from asclib.config import PROJECT_ROOT
+from asclib.config import PROJECT_ROOT, TRAINING_OVERRIDES_VARIABLE
 from conftest import write_layout
 from test_plan import fake_timings
 
@@ -30,6 +30,8 @@ def test_a_missing_dataset_is_an_error_with_exit_2(tmp_path, capsys):
     (["reproduce", "--only", "99"], "no notebook"),
     (["reproduce", "--only", "01", "--set", "n_epochs=3"], "unknown notebook parameter(s) n_epochs"),
     (["reproduce", "--set", "seed"], "--set expects NAME=VALUE"),
+    (["reproduce", "--epochs", "5"], "epochs=5 (--epochs): a run must end at the bottom of a cosine cycle"),
+    (["train", "--batch-size", "0"], "batch_size=0 (--batch-size): expected a positive whole number"),
 ])
 def test_bad_reproduce_arguments_are_refused_before_anything_runs(arguments, message, capsys):
     assert main(arguments) == 2
@@ -59,6 +61,16 @@ def test_dry_run_prints_the_plan_and_says_the_dataset_is_missing(tmp_path, monke
     assert "dry run: nothing was done" in out and "dataset folder not found" in out
     assert "train resnet, 10 classes" in out and "total" in out
     assert not list(tmp_path.iterdir())
+
+
+def test_smoke_options_reach_the_plan_and_move_its_runs_apart(tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(plan, "measure", lambda profile, corpus=False: fake_timings())
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")  # the command sets it; restored after the test
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "runs"))
+    assert main(["reproduce", "--profile", "paper", "--data-dir", str(tmp_path / "nowhere"), "--dry-run",
+                 "--epochs", "2", "--steps-per-epoch", "3", "--batch-size", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "1 x 6 steps" in out and "3 x 6 steps" in out and str(tmp_path / "runs" / "paper-smoke") in out
 
 
 def test_reproduce_refuses_a_bad_dataset_before_running_anything(tmp_path, capsys):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from asclib.config import AudioConfig, config_hash, get_profile, paths
+from asclib.config import (TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, get_profile, paths,
+                           reduce_training)
 
 
 def test_profiles_have_the_reference_sizes():
@@ -51,3 +52,49 @@ def test_paths_are_per_profile_and_follow_environment_overrides(monkeypatch, tmp
     overridden = paths("paper")
     assert overridden.data == Path(tmp_path / "tau").resolve()
     assert overridden.cache == (tmp_path / "cache").resolve() / "paper"
+
+
+def test_a_smoke_run_shortens_every_training_and_nothing_else(monkeypatch):
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")  # restored after the test
+    for variable in ("ASC_RUNS_DIR", "ASC_RESULTS_DIR", "ASC_CACHE_DIR"):
+        monkeypatch.delenv(variable, raising=False)
+    recipe, recipe_paths = get_profile("paper"), paths("paper")
+    assert reduce_training(epochs=2, steps_per_epoch=1, batch_size=2) == {"epochs": 2, "steps_per_epoch": 1,
+                                                                          "batch_size": 2}
+    smoke = get_profile("paper")
+    assert (smoke.train.resnet_epochs, smoke.train.fcnn_epochs, smoke.ablation.epochs) == (2, 2, 2)
+    assert (smoke.train.steps_per_epoch, smoke.train.batch_size) == (1, 2)
+    assert config_hash(smoke.train) != config_hash(recipe.train)  # other run keys
+    for section in ("audio", "features", "augment", "models", "corpus"):
+        assert getattr(smoke, section) == getattr(recipe, section)
+    assert dataclasses.replace(smoke.ablation, epochs=recipe.ablation.epochs) == recipe.ablation
+    smoke_paths = paths("paper")
+    assert (smoke_paths.runs.name, smoke_paths.results.name) == ("paper-smoke", "paper-smoke")
+    assert (smoke_paths.cache, smoke_paths.augmented) == (recipe_paths.cache, recipe_paths.augmented)
+    code = "from asclib.config import get_profile; print(get_profile('paper').train.batch_size)"  # a kernel, a worker
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "2\n"
+    assert reduce_training() == {} and get_profile("paper") == recipe and paths("paper") == recipe_paths
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"epochs": 3}, r"epochs=3 \(--epochs\): a run must end at the bottom of a cosine cycle, i\.e\. after 2, 6, 14"),
+    ({"epochs": 1}, r"epochs=1 \(--epochs\)"),
+    ({"batch_size": 0}, r"batch_size=0 \(--batch-size\): expected a positive whole number"),
+])
+def test_shortened_training_refuses_what_the_recipe_cannot_be(overrides, message, monkeypatch):
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
+    with pytest.raises(ValueError, match=message):
+        reduce_training(**overrides)
+    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and get_profile("paper").train.resnet_epochs == 126
+
+
+@pytest.mark.parametrize("value, message", [
+    ('{"epochs": 2, "seeds": 1}', "unknown training override.s. seeds: expected batch_size, epochs, steps_per_epoch"),
+    ('{"steps_per_epoch": "1"}', r"steps_per_epoch='1' \(--steps-per-epoch\)"),
+    ("epochs=2", "ASC_TRAINING_OVERRIDES='epochs=2' is not JSON"),
+    ("[2]", "expected a JSON object"),
+])
+def test_a_bad_overrides_variable_is_named_in_the_error(value, message, monkeypatch):
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, value)
+    with pytest.raises(ValueError, match=message):
+        get_profile("paper")

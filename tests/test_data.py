@@ -11,8 +11,8 @@ import pytest
 import soundfile as sf
 
 from asclib.data import (COARSE_OF, EXCLUDED_FILES_VARIABLE, SCENES, AudioError, AudioFormatWarning,
-                         BadFilesWarning, DatasetError, check_dataset, exclude_files, load_audio, load_index,
-                         parse_filename, read_split)
+                         BadFilesWarning, DatasetError, check_dataset, exclude_files, load_audio, load_events,
+                         load_index, parse_filename, read_split)
 from conftest import write_layout
 
 # --- the official fold-1 split files -------------------------------------------------------------
@@ -50,6 +50,13 @@ def test_index_of_real_clips(real_layout):
                                               "milan", "paris", "stockholm", "vienna"]
     assert list(index["scene"].cat.categories) == list(SCENES)
     assert all(COARSE_OF[s] == c for s, c in zip(index["scene"], index["coarse"]))
+
+
+def test_a_dataset_without_an_event_list_is_an_error_or_an_empty_list(real_layout):
+    with pytest.raises(DatasetError, match="event list not found: .*events.tsv"):
+        load_events(real_layout)
+    events = load_events(real_layout, missing_ok=True)
+    assert events.empty and list(events.columns) == ["filename", "onset", "offset", "event_label"]
 
 
 def test_real_clips_load_at_full_length(real_layout, real_clips):

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asclib.metrics import accuracy_by_device, log_loss, paired_bootstrap
+from asclib.config import TRAINING_OVERRIDES_VARIABLE
+from asclib.metrics import accuracy_by_device, check_plausible, log_loss, paired_bootstrap
 
 
 def test_accuracy_by_device_by_hand():
@@ -94,3 +95,12 @@ def test_bootstrap_rejects_mismatched_lengths():
         paired_bootstrap([1, 0, 1], [1, 0], ["a", "a", "b"])
     with pytest.raises(ValueError, match="unknown device"):
         paired_bootstrap([1], [0], ["s7"])
+
+
+def test_the_plausibility_guard_fails_a_broken_pipeline_but_not_a_smoke_run(monkeypatch):
+    chance = pd.DataFrame({"A": [10.0], "s4-s6": [10.0], "overall": [10.0]}, index=["broken"])
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
+    with pytest.raises(AssertionError, match="broken: overall accuracy 10.0 % is not above twice chance"):
+        check_plausible(chance, 10)
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, '{"epochs": 2}')  # models trained 2 steps learn nothing
+    check_plausible(chance, 10)

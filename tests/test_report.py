@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -10,6 +12,7 @@ import papermill
 import pytest
 
 from asclib import report
+from asclib.config import TRAINING_OVERRIDES_VARIABLE, reduce_training
 from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
 from conftest import write_layout
 
@@ -46,8 +49,6 @@ def test_declared_parameters_are_read_from_the_tagged_cell():
 
 def test_manifest_records_the_cpu_its_kernels_and_every_package(tmp_path, monkeypatch):
     monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path))
-    import json
-
     path = report.write_manifest("quick", {"seed": 0}, {"01_data.ipynb": 1.0}, "abc")
     manifest = json.loads(path.read_text())
     assert manifest["torch_cpu_capability"] and "cpu" in manifest
@@ -72,3 +73,22 @@ def test_reproduce_checks_the_dataset_first_and_can_leave_bad_clips_out(tmp_path
     listing = tmp_path / "results" / "paper" / "excluded_files.csv"
     assert ran and pd.read_csv(listing)["filename"].tolist() == [f"audio/{names[0]}"]
     assert list(load_index(root, "paper")["filename"]) == [f"audio/{name}" for name in names[1:]]
+
+
+def test_a_smoke_run_writes_apart_and_records_its_reductions(tmp_path, monkeypatch):
+    names = [f"park-espoo-{k}-{k}-a.wav" for k in range(2)]
+    root = write_layout(tmp_path / "corpus", {name: np.zeros(64_000, np.float32) for name in names},
+                        train={names[0]})
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path / "results"))
+    monkeypatch.setenv(EXCLUDED_FILES_VARIABLE, "")
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")  # restored after the test
+    reduce_training(epochs=2, steps_per_epoch=1)
+    targets = []
+    monkeypatch.setattr(papermill, "execute_notebook", lambda source, target, **kwargs: (
+        targets.append(target), shutil.copy(source, target)))
+    monkeypatch.setattr(report, "update_readme", lambda *args: pytest.fail("a smoke run rewrote the README"))
+    manifest = report.reproduce("quick", str(root), only=["01"])
+    assert manifest == tmp_path / "results" / "quick-smoke" / "manifest.json"
+    assert json.loads(manifest.read_text())["training_overrides"] == {"epochs": 2, "steps_per_epoch": 1}
+    assert (manifest.parent / "notebooks" / "01_data.ipynb").is_file()  # not the committed notebook
+    assert all(Path(target).is_relative_to(tmp_path) for target in targets)
