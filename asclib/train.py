@@ -268,8 +268,8 @@ def _clear_out_of_memory(name: str, n_classes: int, profile: Profile, share: sli
         raise torch.OutOfMemoryError(
             f"the GPU ran out of memory training the {n_classes}-class {name} with {per_process} clips per "
             f"process (global batch {profile.train.batch_size}): run it on more GPUs with torchrun (each takes "
-            "an equal share of the batch) or lower the batch size (the profile's train.batch_size), which departs "
-            f"from the paper's recipe. torch said: {str(error).splitlines()[0]}") from None
+            "an equal share of the batch) or lower the batch size (`--batch-size` of reproduce and train, i.e. the "
+            f"profile's train.batch_size), which departs from the paper's recipe. torch said: {str(error).splitlines()[0]}") from None
 
 
 def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
