@@ -26,19 +26,55 @@ import numpy as np
 from scipy import fft, signal
 
 from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.data import load_audio  # at import, so forked workers inherit it instead of each importing pandas
 from asclib.files import atomic_path
 from asclib.parallel import process_map
 
 
-@lru_cache(maxsize=8)
-def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple:
-    """The periodic Hann window and the HTK mel filters (sparse: each filter spans few bins)."""
+def _hz_to_htk_mel(hz):
+    """Hz to mel on the HTK scale (librosa's formula)."""
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _htk_mel_to_hz(mel):
+    """Mel on the HTK scale to Hz (librosa's formula)."""
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def htk_mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK mel filters without area normalisation, float32 (n_mels, n_fft // 2 + 1).
+
+    The same operations in the same order as `librosa.filters.mel(..., htk=True, norm=None)`
+    (librosa 0.11), so the weights are bit-identical (tested), without importing librosa:
+    worker processes would otherwise each pay its import and numba set-up, about a second.
+    """
+    fft_hz = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    edges_hz = _htk_mel_to_hz(np.linspace(_hz_to_htk_mel(np.asarray(fmin)), _hz_to_htk_mel(np.asarray(fmax)),
+                                          n_mels + 2))
+    widths = np.diff(edges_hz)
+    ramps = np.subtract.outer(edges_hz, fft_hz)
+    weights = np.zeros((n_mels, len(fft_hz)), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    return weights
+
+
+def _mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> np.ndarray:
+    """The profile's mel filters: HTK in numpy, the Slaney scale from librosa."""
+    if htk:
+        return htk_mel_filters(sr, n_fft, n_mels, fmin, fmax)
     import librosa
 
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm=None)
+
+
+@lru_cache(maxsize=8)
+def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple:
+    """The periodic Hann window and the mel filters (sparse: each filter spans few bins)."""
     from scipy import sparse
 
-    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=None)
-    return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel.astype(np.float32))
+    mel = _mel_filters(sr, n_fft, n_mels, fmin, fmax, htk)  # float32, as librosa's
+    return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel)
 
 
 def _profile_filters(profile: Profile) -> tuple:
@@ -161,8 +197,6 @@ def carried_file(clip_path: str | Path, profile: Profile) -> Path:
 
 
 def _compute_and_store(task: tuple) -> None:
-    from asclib.data import load_audio
-
     path, file, profile = task
     carried = carried_file(path, profile)
     matrix = np.load(carried) if carried.is_file() else log_mel(load_audio(path, profile), profile)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -56,6 +58,25 @@ def test_paper_features_match_the_formulas_on_real_clips(real_clips):
         worst = max(worst, float(np.abs(ours - reference_features(audio.astype(np.float64))).max()))
         assert ours[0].min() == 0.0 and ours[0].max() == 1.0
     assert worst <= 1e-5, f"largest difference {worst:.2e}"
+
+
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_htk_mel_filters_are_librosas_bit_for_bit(name):
+    import librosa
+
+    profile = get_profile(name)
+    config = profile.features
+    ours = features.htk_mel_filters(profile.audio.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    theirs = librosa.filters.mel(sr=profile.audio.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                                 fmin=config.fmin, fmax=config.fmax, htk=True, norm=None)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape and ours.tobytes() == theirs.tobytes()
+
+
+def test_features_never_import_librosa():
+    """Each worker process would pay librosa's import and numba set-up (about a second)."""
+    code = ("import sys, numpy as np; from asclib import features; features.log_mel(np.zeros(441_000), 'paper'); "
+            "assert 'librosa' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_frame_arithmetic():
