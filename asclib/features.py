@@ -82,14 +82,25 @@ def _profile_filters(profile: Profile) -> tuple:
     return _filters(profile.audio.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax, config.htk)
 
 
+def reflect_pad(audio: np.ndarray, width: int) -> np.ndarray:
+    """`np.pad(audio, width, mode="reflect")` in float64, written into one new array (np.pad
+    would need a float64 copy of the clip first and is slower)."""
+    if len(audio) <= width:
+        raise ValueError(f"a clip of {len(audio)} samples is too short to reflect {width} samples at each end")
+    padded = np.empty(len(audio) + 2 * width)
+    padded[width:-width] = audio
+    padded[:width] = audio[width:0:-1]
+    padded[-width:] = audio[-2:-width - 2:-1]
+    return padded
+
+
 def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray,
                       block: int = 16) -> np.ndarray:
     """|STFT|^2 of centred, reflect-padded frames, float32 (n_fft // 2 + 1, 1 + len(audio) // hop).
 
     Frames are transformed `block` at a time so the working arrays stay in the CPU cache.
     """
-    padded = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    frames = np.lib.stride_tricks.sliding_window_view(reflect_pad(audio, n_fft // 2), n_fft)[::hop_length]
     power = np.empty((n_fft // 2 + 1, len(frames)), dtype=np.float32)
     for start in range(0, len(frames), block):
         spectrum = fft.rfft(frames[start:start + block] * window, axis=1, overwrite_x=True)

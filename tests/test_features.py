@@ -79,6 +79,14 @@ def test_features_never_import_librosa():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_reflect_pad_is_numpys():
+    audio = np.random.default_rng(0).standard_normal(100).astype(np.float32)
+    expected = np.pad(audio.astype(np.float64), 10, mode="reflect")
+    assert features.reflect_pad(audio, 10).tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="too short"):
+        features.reflect_pad(audio[:10], 10)
+
+
 def test_frame_arithmetic():
     assert features.frame_count("paper") == 431  # 1 + 441000 // 1024
     assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, "paper").shape[-1] == 423
