@@ -94,6 +94,14 @@ def test_frame_arithmetic():
     assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, quick.features.n_mels, features.frame_count(quick) - 8)
 
 
+def test_deltas_of_a_batch_are_those_of_each_clip():
+    batch = np.random.default_rng(0).random((3, 40, 30), dtype=np.float32)
+    stacked = features.stack_deltas(batch)
+    assert stacked.shape == (3, 3, 40, 22) and all(np.array_equal(stacked[k], features.stack_deltas(batch[k])) for k in range(3))
+    with pytest.raises(ValueError, match="expected a log-mel"):
+        features.stack_deltas(batch[None])
+
+
 def test_silent_clip_gives_zeros_not_nan():
     out = features.extract(np.zeros(64_000, np.float32), "quick")
     assert np.all(np.isfinite(out)) and not out.any()
