@@ -9,12 +9,14 @@ Every rate is the median of --repeats timings (default 3) with the min-max sprea
    network input, measured in turns on the same clips so that load on a shared machine falls
    on both alike:
    - plain librosa in one process: soundfile read, librosa melspectrogram, log, min-max and the
-     valid deltas written out in numpy (librosa's numba compilation is done before timing);
+     valid deltas written out in numpy (librosa's numba compilation is done before timing),
+     timed with numpy's default BLAS threads and with one: the default collapses when another
+     job holds a core (the BLAS threads wait on each other), so the ratio takes the faster;
    - asclib with a cold cache: `features.network_inputs(features.cached_log_mels(...))` into a
      new, empty cache each time, with its default worker processes (one per core); the parent
      has computed no feature before, so the workers start from nothing;
    - asclib with a warm cache: the same call again, reading the cached log-mels.
-   The ratio is the plain-librosa time over the cold-cache time of the same turn. Fixed costs
+   The ratio is the faster plain-librosa time over the cold-cache time of the same turn. Fixed costs
    paid once per run are given apart: starting the worker pool, and importing each library and
    computing a first clip in a new interpreter.
 2. Offline augmentation, clips per second of each method in one process, for both profiles.
@@ -101,31 +103,39 @@ def _noop(task):
 
 
 def benchmark_features(count: int, repeats: int, report) -> None:
+    from threadpoolctl import threadpool_limits
+
     from asclib import features
     from asclib.parallel import process_map
 
     with tempfile.TemporaryDirectory() as folder:
         paths = write_clips(Path(folder), count, 44_100, 10.0)
         librosa_baseline(paths[:2])  # imports and numba compilation, outside the timings
-        plain, cold, warm, ratios = [], [], [], []
+        plain, plain_one_thread, cold, warm, ratios = [], [], [], [], []
         for turn in range(repeats):
             os.environ["ASC_CACHE_DIR"] = str(Path(folder) / f"cache-{turn}")
-            baseline_time, expected = seconds(librosa_baseline, paths)
+            default_time, expected = seconds(librosa_baseline, paths)
+            with threadpool_limits(limits=1):
+                one_thread_time = seconds(librosa_baseline, paths)[0]
             cold_time, ours = seconds(lambda: features.network_inputs(features.cached_log_mels(paths, "paper", progress=False)))
             warm_time, again = seconds(lambda: features.network_inputs(features.cached_log_mels(paths, "paper", progress=False)))
             if not np.array_equal(ours, again):
                 raise AssertionError("the warm cache gave other features than the cold one")
-            plain.append(count / baseline_time)
+            plain.append(count / default_time)
+            plain_one_thread.append(count / one_thread_time)
             cold.append(count / cold_time)
             warm.append(count / warm_time)
-            ratios.append(baseline_time / cold_time)
+            ratios.append(min(default_time, one_thread_time) / cold_time)
         workers = os.cpu_count()
         pool = [seconds(process_map, _noop, range(workers), workers, "", "task", False)[0] for _ in range(repeats)]
     report(f"paper-profile features, {count} clips of 10 s at 44.1 kHz (24-bit) -> 3 x 128 x 423:")
-    report(f"  plain librosa, one process       : {spread(plain, 'clips/s')}")
-    report(f"  asclib, cold cache ({workers} workers)   : {spread(cold, 'clips/s')}")
-    report(f"    ratio to plain librosa         : {spread(ratios, 'x', 2)}")
-    report(f"  asclib, warm cache               : {spread(warm, 'clips/s')}")
+    rows = {"plain librosa, one process, default BLAS threads": spread(plain, "clips/s"),
+            "plain librosa, one process, one BLAS thread": spread(plain_one_thread, "clips/s"),
+            f"asclib, cold cache ({workers} workers)": spread(cold, "clips/s"),
+            "  ratio to the faster plain librosa of each turn": spread(ratios, "x", 2),
+            "asclib, warm cache": spread(warm, "clips/s")}
+    for label, value in rows.items():
+        report(f"  {label:48s}: {value}")
     report(f"  largest difference between the two: {np.abs(ours - expected).max():.1e}")
     report("fixed costs, paid once (included in the cold-cache time where marked):")
     report(f"  starting and stopping {workers} worker processes (included): {spread([1000 * t for t in pool], 'ms')}")
