@@ -13,8 +13,9 @@ Every rate is the median of --repeats timings (default 3) with the min-max sprea
      timed with numpy's default BLAS threads and with one: the default collapses when another
      job holds a core (the BLAS threads wait on each other), so the ratio takes the faster;
    - asclib with a cold cache: `features.network_inputs(features.cached_log_mels(...))` into a
-     new, empty cache each time, with its default worker processes (one per core); the parent
-     has computed no feature before, so the workers start from nothing;
+     new, empty cache each time, with its default worker processes (one per core); asclib is
+     imported before the timings but the parent computes no feature, so every timing includes
+     building the filters and starting the workers;
    - asclib with a warm cache: the same call again, reading the cached log-mels.
    The ratio is the faster plain-librosa time over the cold-cache time of the same turn. Fixed costs
    paid once per run are given apart: starting the worker pool, and importing each library and
@@ -25,6 +26,7 @@ Every rate is the median of --repeats timings (default 3) with the min-max sprea
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import platform
 import statistics
@@ -102,41 +104,58 @@ def _noop(task):
     return task
 
 
-def benchmark_features(count: int, repeats: int, report) -> None:
+def asclib_pipeline(paths: list[str]) -> np.ndarray:
+    """The network inputs of `paths` through asclib's feature cache, as training builds them."""
+    from asclib import features
+
+    return features.network_inputs(features.cached_log_mels(paths, "paper", progress=False))
+
+
+def feature_turn(paths: list[str]) -> dict:
+    """Seconds of plain librosa (default BLAS threads, then one), then of asclib with a cold and a
+    warm cache, and the largest difference of the results. Each batch is dropped before the next
+    timing, so that every turn starts with the same memory in use."""
     from threadpoolctl import threadpool_limits
 
-    from asclib import features
+    default, expected = seconds(librosa_baseline, paths)
+    with threadpool_limits(limits=1):
+        one_thread = seconds(librosa_baseline, paths)[0]
+    cold, ours = seconds(asclib_pipeline, paths)
+    difference = max(float(np.abs(a - b).max()) for a, b in zip(ours, expected))
+    del expected
+    warm, again = seconds(asclib_pipeline, paths)
+    if not np.array_equal(ours, again):
+        raise AssertionError("the warm cache gave other features than the cold one")
+    return {"default": default, "one_thread": one_thread, "cold": cold, "warm": warm, "difference": difference}
+
+
+def benchmark_features(count: int, repeats: int, report) -> None:
     from asclib.parallel import process_map
 
+    workers = os.cpu_count()
     with tempfile.TemporaryDirectory() as folder:
         paths = write_clips(Path(folder), count, 44_100, 10.0)
         librosa_baseline(paths[:2])  # imports and numba compilation, outside the timings
-        plain, plain_one_thread, cold, warm, ratios = [], [], [], [], []
+        importlib.import_module("asclib.features")  # imported, as librosa is, but nothing computed
+        turns = []
         for turn in range(repeats):
             os.environ["ASC_CACHE_DIR"] = str(Path(folder) / f"cache-{turn}")
-            default_time, expected = seconds(librosa_baseline, paths)
-            with threadpool_limits(limits=1):
-                one_thread_time = seconds(librosa_baseline, paths)[0]
-            cold_time, ours = seconds(lambda: features.network_inputs(features.cached_log_mels(paths, "paper", progress=False)))
-            warm_time, again = seconds(lambda: features.network_inputs(features.cached_log_mels(paths, "paper", progress=False)))
-            if not np.array_equal(ours, again):
-                raise AssertionError("the warm cache gave other features than the cold one")
-            plain.append(count / default_time)
-            plain_one_thread.append(count / one_thread_time)
-            cold.append(count / cold_time)
-            warm.append(count / warm_time)
-            ratios.append(min(default_time, one_thread_time) / cold_time)
-        workers = os.cpu_count()
+            turns.append(feature_turn(paths))
         pool = [seconds(process_map, _noop, range(workers), workers, "", "task", False)[0] for _ in range(repeats)]
+
+    def rates(key: str) -> str:
+        return spread([count / turn[key] for turn in turns], "clips/s")
+
+    ratios = [min(turn["default"], turn["one_thread"]) / turn["cold"] for turn in turns]
     report(f"paper-profile features, {count} clips of 10 s at 44.1 kHz (24-bit) -> 3 x 128 x 423:")
-    rows = {"plain librosa, one process, default BLAS threads": spread(plain, "clips/s"),
-            "plain librosa, one process, one BLAS thread": spread(plain_one_thread, "clips/s"),
-            f"asclib, cold cache ({workers} workers)": spread(cold, "clips/s"),
+    rows = {"plain librosa, one process, default BLAS threads": rates("default"),
+            "plain librosa, one process, one BLAS thread": rates("one_thread"),
+            f"asclib, cold cache ({workers} workers)": rates("cold"),
             "  ratio to the faster plain librosa of each turn": spread(ratios, "x", 2),
-            "asclib, warm cache": spread(warm, "clips/s")}
+            "asclib, warm cache": rates("warm")}
     for label, value in rows.items():
         report(f"  {label:48s}: {value}")
-    report(f"  largest difference between the two: {np.abs(ours - expected).max():.1e}")
+    report(f"  largest difference between the two: {max(turn['difference'] for turn in turns):.1e}")
     report("fixed costs, paid once (included in the cold-cache time where marked):")
     report(f"  starting and stopping {workers} worker processes (included): {spread([1000 * t for t in pool], 'ms')}")
     for name, code in FIRST_CLIP.items():
