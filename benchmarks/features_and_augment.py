@@ -3,7 +3,8 @@
 Asserts nothing; prints a report and writes it to benchmarks/results/features_cpu.txt (--out).
 Run:  .venv/bin/python benchmarks/features_and_augment.py
 
-Every rate is the median of --repeats timings (default 3) with the min-max spread in brackets.
+Every rate is the median of --repeats timings (default 3) with the min-max spread in brackets;
+pending file writes are flushed (os.sync) before each timing.
 
 1. Feature extraction of --clips synthetic 10 s, 44.1 kHz, 24-bit clips into the (3, 128, 423)
    network input, measured in turns on the same clips so that load on a shared machine falls
@@ -17,9 +18,9 @@ Every rate is the median of --repeats timings (default 3) with the min-max sprea
      imported before the timings but the parent computes no feature, so every timing includes
      building the filters and starting the workers;
    - asclib with a warm cache: the same call again, reading the cached log-mels.
-   The ratio is the faster plain-librosa time over the cold-cache time of the same turn. Fixed costs
-   paid once per run are given apart: starting the worker pool, and importing each library and
-   computing a first clip in a new interpreter.
+   The ratio is the faster plain-librosa time over the cold-cache time of the same turn. Fixed
+   costs paid once per run are given apart: starting the worker pool, and importing each
+   library and computing a first clip in a new interpreter.
 2. Offline augmentation, clips per second of each method in one process, for both profiles.
 """
 
@@ -84,7 +85,10 @@ def librosa_baseline(paths: list[str]) -> np.ndarray:
 
 
 def seconds(function, *arguments):
-    """Wall-clock seconds of one call and its result."""
+    """Wall-clock seconds of one call and its result. The kernel first writes out what earlier
+    steps wrote (os.sync), so that no timing pays for another's files: the clips written at the
+    start were otherwise flushed during the first cold timings, on the cores its workers need."""
+    os.sync()
     start = time.perf_counter()
     result = function(*arguments)
     return time.perf_counter() - start, result

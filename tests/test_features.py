@@ -97,7 +97,8 @@ def test_frame_arithmetic():
 def test_deltas_of_a_batch_are_those_of_each_clip():
     batch = np.random.default_rng(0).random((3, 40, 30), dtype=np.float32)
     stacked = features.stack_deltas(batch)
-    assert stacked.shape == (3, 3, 40, 22) and all(np.array_equal(stacked[k], features.stack_deltas(batch[k])) for k in range(3))
+    assert stacked.shape == (3, 3, 40, 22)
+    assert all(np.array_equal(stacked[k], features.stack_deltas(batch[k])) for k in range(3))
     with pytest.raises(ValueError, match="expected a log-mel"):
         features.stack_deltas(batch[None])
 
