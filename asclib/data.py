@@ -411,7 +411,10 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
     if samples.shape[1] > 1:
         warnings.warn(f"{path}: {samples.shape[1]} channels, down-mixed to mono", AudioFormatWarning,
                       stacklevel=2)
-    audio = samples.mean(axis=1, dtype=np.float32)
+    if samples.shape[1] == 1:  # what the mean computes (0 + x, so -0.0 becomes 0.0), 1 ms faster per clip
+        audio = samples[:, 0] + np.float32(0)
+    else:
+        audio = samples.mean(axis=1, dtype=np.float32)
     if rate != audio_config.sample_rate:
         import librosa  # imported late: its first use compiles with numba (slow)
 

@@ -29,24 +29,72 @@ import numpy as np
 from scipy import fft, signal
 
 from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.data import load_audio  # at import, so forked workers inherit it instead of each importing pandas
 from asclib.files import atomic_path, raise_if_disk_full
 from asclib.parallel import process_map
 
 
-@lru_cache(maxsize=8)
-def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple:
-    """The periodic Hann window and the HTK mel filters (sparse: each filter spans few bins)."""
+def _hz_to_htk_mel(hz):
+    """Hz to mel on the HTK scale (librosa's formula)."""
+    return 2595.0 * np.log10(1.0 + hz / 700.0)
+
+
+def _htk_mel_to_hz(mel):
+    """Mel on the HTK scale to Hz (librosa's formula)."""
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
+def htk_mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    """Triangular HTK mel filters without area normalisation, float32 (n_mels, n_fft // 2 + 1).
+
+    The same operations in the same order as `librosa.filters.mel(..., htk=True, norm=None)`
+    (librosa 0.11), so the weights are bit-identical (tested), without importing librosa:
+    worker processes would otherwise each pay its import and numba set-up, about a second.
+    """
+    fft_hz = np.fft.rfftfreq(n=n_fft, d=1.0 / sr)
+    edges_hz = _htk_mel_to_hz(np.linspace(_hz_to_htk_mel(np.asarray(fmin)), _hz_to_htk_mel(np.asarray(fmax)),
+                                          n_mels + 2))
+    widths = np.diff(edges_hz)
+    ramps = np.subtract.outer(edges_hz, fft_hz)
+    weights = np.zeros((n_mels, len(fft_hz)), dtype=np.float32)
+    for i in range(n_mels):
+        weights[i] = np.maximum(0, np.minimum(-ramps[i] / widths[i], ramps[i + 2] / widths[i + 1]))
+    return weights
+
+
+def _mel_filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> np.ndarray:
+    """The profile's mel filters: HTK in numpy, the Slaney scale from librosa."""
+    if htk:
+        return htk_mel_filters(sr, n_fft, n_mels, fmin, fmax)
     import librosa
 
+    return librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=False, norm=None)
+
+
+@lru_cache(maxsize=8)
+def _filters(sr: int, n_fft: int, n_mels: int, fmin: float, fmax: float, htk: bool) -> tuple:
+    """The periodic Hann window and the mel filters (sparse: each filter spans few bins)."""
     from scipy import sparse
 
-    mel = librosa.filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, htk=htk, norm=None)
-    return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel.astype(np.float32))
+    mel = _mel_filters(sr, n_fft, n_mels, fmin, fmax, htk)  # float32, as librosa's
+    return signal.get_window("hann", n_fft, fftbins=True), sparse.csr_matrix(mel)
 
 
 def _profile_filters(profile: Profile) -> tuple:
     config = profile.features
     return _filters(profile.audio.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax, config.htk)
+
+
+def reflect_pad(audio: np.ndarray, width: int) -> np.ndarray:
+    """`np.pad(audio, width, mode="reflect")` in float64, written into one new array (np.pad
+    would need a float64 copy of the clip first and is slower)."""
+    if len(audio) <= width:
+        raise ValueError(f"a clip of {len(audio)} samples is too short to reflect {width} samples at each end")
+    padded = np.empty(len(audio) + 2 * width)
+    padded[width:-width] = audio
+    padded[:width] = audio[width:0:-1]
+    padded[-width:] = audio[-2:-width - 2:-1]
+    return padded
 
 
 def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np.ndarray,
@@ -55,8 +103,7 @@ def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np
 
     Frames are transformed `block` at a time so the working arrays stay in the CPU cache.
     """
-    padded = np.pad(np.asarray(audio, dtype=np.float64), n_fft // 2, mode="reflect")
-    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop_length]
+    frames = np.lib.stride_tricks.sliding_window_view(reflect_pad(audio, n_fft // 2), n_fft)[::hop_length]
     power = np.empty((n_fft // 2 + 1, len(frames)), dtype=np.float32)
     for start in range(0, len(frames), block):
         spectrum = fft.rfft(frames[start:start + block] * window, axis=1, overwrite_x=True)
@@ -96,17 +143,33 @@ EDGE_FRAMES = 4  # frames the two valid deltas lose at each end: network-input f
 
 
 def valid_delta(x: np.ndarray) -> np.ndarray:
-    """The 5-tap regression delta along the last axis without padding (2 frames lost per side)."""
-    return ((x[..., 3:-1] - x[..., 1:-3]) + 2 * (x[..., 4:] - x[..., :-4])) / 10
+    """The 5-tap regression delta along the last axis without padding (2 frames lost per side):
+    ((x[t+1] - x[t-1]) + 2 (x[t+2] - x[t-2])) / 10, computed in place in two buffers."""
+    delta = x[..., 3:-1] - x[..., 1:-3]
+    outer = x[..., 4:] - x[..., :-4]
+    outer *= 2
+    delta += outer
+    delta /= 10
+    return delta
 
 
 def stack_deltas(logmel: np.ndarray) -> np.ndarray:
-    """[static, delta, delta-delta] on the frames all three cover: (3, n_mels, frames - 8);
-    for a batch (clips, n_mels, frames) the channel axis comes second."""
-    delta = valid_delta(logmel)
-    delta2 = valid_delta(delta)
-    axis = 0 if logmel.ndim == 2 else 1
-    return np.stack([logmel[..., EDGE_FRAMES:-EDGE_FRAMES], delta[..., 2:-2], delta2], axis=axis).astype(np.float32)
+    """[static, delta, delta-delta] on the frames all three cover: float32 (3, n_mels, frames - 8);
+    for a batch (clips, n_mels, frames) the channel axis comes second.
+
+    A batch is done clip by clip, straight into the output, so the temporaries stay in the CPU
+    cache: on 200 paper clips at least 3x faster than whole-batch arrays.
+    """
+    if logmel.ndim not in (2, 3):
+        raise ValueError(f"expected a log-mel (n_mels, frames) or a batch of them, got shape {logmel.shape}")
+    batch = logmel[None] if logmel.ndim == 2 else logmel
+    out = np.empty((len(batch), 3, batch.shape[1], batch.shape[2] - 2 * EDGE_FRAMES), dtype=np.float32)
+    for clip, channels in zip(batch, out):
+        delta = valid_delta(clip)
+        channels[0] = clip[:, EDGE_FRAMES:-EDGE_FRAMES]
+        channels[1] = delta[:, 2:-2]
+        channels[2] = valid_delta(delta)
+    return out[0] if logmel.ndim == 2 else out
 
 
 def extract(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
@@ -164,8 +227,6 @@ def carried_file(clip_path: str | Path, profile: Profile) -> Path:
 
 
 def _compute_and_store(task: tuple) -> None:
-    from asclib.data import load_audio
-
     path, file, profile = task
     carried = carried_file(path, profile)
     matrix = np.load(carried) if carried.is_file() else log_mel(load_audio(path, profile), profile)

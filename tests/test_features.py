@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -58,11 +60,47 @@ def test_paper_features_match_the_formulas_on_real_clips(real_clips):
     assert worst <= 1e-5, f"largest difference {worst:.2e}"
 
 
+@pytest.mark.parametrize("name", ["quick", "paper"])
+def test_htk_mel_filters_are_librosas_bit_for_bit(name):
+    import librosa
+
+    profile = get_profile(name)
+    config = profile.features
+    ours = features.htk_mel_filters(profile.audio.sample_rate, config.n_fft, config.n_mels, config.fmin, config.fmax)
+    theirs = librosa.filters.mel(sr=profile.audio.sample_rate, n_fft=config.n_fft, n_mels=config.n_mels,
+                                 fmin=config.fmin, fmax=config.fmax, htk=True, norm=None)
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape and ours.tobytes() == theirs.tobytes()
+
+
+def test_features_never_import_librosa():
+    """Each worker process would pay librosa's import and numba set-up (about a second)."""
+    code = ("import sys, numpy as np; from asclib import features; features.log_mel(np.zeros(441_000), 'paper'); "
+            "assert 'librosa' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_reflect_pad_is_numpys():
+    audio = np.random.default_rng(0).standard_normal(100).astype(np.float32)
+    expected = np.pad(audio.astype(np.float64), 10, mode="reflect")
+    assert features.reflect_pad(audio, 10).tobytes() == expected.tobytes()
+    with pytest.raises(ValueError, match="too short"):
+        features.reflect_pad(audio[:10], 10)
+
+
 def test_frame_arithmetic():
     assert features.frame_count("paper") == 431  # 1 + 441000 // 1024
     assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, "paper").shape[-1] == 423
     quick = get_profile("quick")
     assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, quick.features.n_mels, features.frame_count(quick) - 8)
+
+
+def test_deltas_of_a_batch_are_those_of_each_clip():
+    batch = np.random.default_rng(0).random((3, 40, 30), dtype=np.float32)
+    stacked = features.stack_deltas(batch)
+    assert stacked.shape == (3, 3, 40, 22)
+    assert all(np.array_equal(stacked[k], features.stack_deltas(batch[k])) for k in range(3))
+    with pytest.raises(ValueError, match="expected a log-mel"):
+        features.stack_deltas(batch[None])
 
 
 def test_silent_clip_gives_zeros_not_nan():
