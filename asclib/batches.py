@@ -33,17 +33,12 @@ class StepDraws:
     weights: np.ndarray
 
 
-def input_frames(profile: Profile) -> int:
-    """Frames of a full-length network input: the log-mel's less the deltas' edges."""
-    return features.frame_count(profile) - 2 * features.EDGE_FRAMES
-
-
 def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
          rng: np.random.Generator) -> StepDraws:
     """The random choices of a step whose halves are the clips `first` and `second` (from
     `train.MixupBatches`), drawn from `rng` in the order of the reference (per half: masks,
     then crops; then the mixup weights)."""
-    config, frames = profile.augment, input_frames(profile)
+    config, frames = profile.augment, features.input_frames(profile)
     masks, crops = [], []
     for half in (first, second):
         if masked:

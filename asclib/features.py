@@ -183,6 +183,12 @@ def frame_count(profile: str | Profile) -> int:
     return 1 + profile.audio.n_samples // profile.features.hop_length
 
 
+def input_frames(profile: str | Profile) -> int:
+    """Frames of a full-length network input: the log-mel's less the deltas' edges (423 for the
+    paper profile)."""
+    return frame_count(profile) - 2 * EDGE_FRAMES
+
+
 def cache_folder(profile: str | Profile) -> Path:
     """Where the scaled log-mels of this feature configuration are cached."""
     profile = get_profile(profile)

@@ -165,7 +165,7 @@ def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -
     """
     import torch
 
-    from asclib.features import EDGE_FRAMES, frame_count
+    from asclib.features import input_frames
 
     batch = profile.train.batch_size
     if torch.cuda.is_available():
@@ -176,7 +176,7 @@ def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -
             seconds, model = _timed_fit(name, n_classes, profile, batch, 2, runs)
         else:
             seconds *= batch
-    clip = torch.zeros((1, 3, profile.features.n_mels, frame_count(profile) - 2 * EDGE_FRAMES),
+    clip = torch.zeros((1, 3, profile.features.n_mels, input_frames(profile)),
                        device=next(model.parameters()).device)
     with torch.no_grad():
         forward = _best(lambda: float(model(clip).sum()))

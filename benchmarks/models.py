@@ -94,7 +94,7 @@ def measure(name: str, n_classes: int, profile_name: str, device: str, steps: in
     step_seconds = [timed(step) for _ in range(repeats)]
 
     model.eval()
-    frames = features.frame_count(profile) - 8
+    frames = features.input_frames(profile)
     test = torch.rand(batch, 3, profile.features.n_mels, frames, device=device).contiguous(memory_format=memory_format)
     with torch.no_grad(), autocast:
         model(test)

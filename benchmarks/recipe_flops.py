@@ -25,7 +25,7 @@ from models import training_flops  # benchmarks/models.py, beside this script
 
 
 def flops_per_sample(name: str, n_classes: int, profile) -> int:
-    from asclib.batches import input_frames
+    from asclib.features import input_frames
 
     model = models.build(name, n_classes, profile).train()
     x = torch.rand(1, 3, profile.features.n_mels, min(profile.augment.crop_frames, input_frames(profile)))
