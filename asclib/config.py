@@ -237,15 +237,21 @@ def _checked(overrides: dict) -> dict:
             raise ValueError(f"training override {key}={value!r} (--{key.replace('_', '-')}): "
                              "expected a positive whole number")
     epochs = overrides.get("epochs")
-    if epochs is not None and not _ends_a_cycle(epochs):
+    if epochs is not None and epochs not in cycle_ends(epochs):
         raise ValueError(f"training override epochs={epochs} (--epochs): a run must end at the bottom of a "
                          "cosine cycle, i.e. after 2, 6, 14, 30, 62, 126, 254, ... epochs")
     return overrides
 
 
-def _ends_a_cycle(epochs: int) -> bool:
-    """Whether a cosine cycle ends after `epochs` epochs: 2, 6, 14, 30, ... (2^k - 2, k >= 2)."""
-    return epochs >= 2 and (epochs + 2) & (epochs + 1) == 0
+def cycle_ends(epochs: int) -> list[int]:
+    """The epochs at which a cosine cycle of the training schedule ends (2, 6, 14, 30, ...), up
+    to `epochs` (`train.learning_rate`; a run's epochs must be one of them)."""
+    ends, end, length = [], 2, 2
+    while end <= epochs:
+        ends.append(end)
+        length *= 2
+        end += length
+    return ends
 
 
 # TrainConfig field <- override key (`training_overrides`)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from asclib import augment, batches, distributed, features, models
-from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.config import Profile, config_hash, cycle_ends, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path
 from asclib.metrics import accuracy_by_device
@@ -89,16 +89,6 @@ def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay
         start, length = start + length, length * 2
     cosine = 0.5 * (1 + np.cos(np.pi * (position - start) / length))
     return (config.lr_min + (config.lr_max - config.lr_min) * cosine) / (1 + keras_decay * step)
-
-
-def cycle_ends(epochs: int) -> list[int]:
-    """The epochs at which a cosine cycle ends (2, 6, 14, 30, ...), up to `epochs`."""
-    ends, end, length = [], 2, 2
-    while end <= epochs:
-        ends.append(end)
-        length *= 2
-        end += length
-    return ends
 
 
 def plateau_table(history: pd.DataFrame) -> pd.DataFrame:
