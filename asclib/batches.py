@@ -11,6 +11,7 @@ global batch (the generators stay in step) and builds only its share of it.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,21 +55,85 @@ def build(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_classe
     """This process's `share` of the step's mixed batch on `device`: inputs (share, 3, n_mels,
     crop) and soft targets (share, n_classes). `log_mels` is anything indexed by clip positions
     (an array or `features.LogMelRows`); only the 2 x share clips needed are read."""
-    rows = np.concatenate([draws.first[share], draws.second[share]])
-    host = torch.from_numpy(np.ascontiguousarray(log_mels[rows]))
+    return assemble(host_batch(log_mels, labels, draws, share, n_classes, device), profile, device, channels_last)
+
+
+@dataclass
+class HostBatch:
+    """What a step's batch is made of, in host memory: the share's clips' log-mels and one-hot
+    labels (first halves, then second halves), their masks (or None), crop starts and mixup
+    weights. Pinned when bound for a GPU, so that copying it neither waits for the GPU's queued
+    work nor makes the CPU wait for the copy."""
+
+    log_mels: torch.Tensor
+    targets: torch.Tensor
+    masks: torch.Tensor | None
+    crops: torch.Tensor
+    weights: torch.Tensor
+
+
+def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_classes: int,
+               device: torch.device) -> HostBatch:
+    """The host side of `build`: read the share's clips and gather its draws (`HostBatch`)."""
+    clips = np.concatenate([draws.first[share], draws.second[share]])
+    masks = None if draws.masks is None else draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])
+    parts = [log_mels[clips], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
+             draws.crops[:, share].reshape(-1), draws.weights[share]]
+    tensors = [None if part is None else torch.from_numpy(np.ascontiguousarray(part)) for part in parts]
     if device.type == "cuda":
-        host = host.pin_memory()  # lets the copy overlap the GPU's work on the previous step
-    x = stack_deltas(host.to(device, non_blocking=True))
-    if draws.masks is not None:
-        x = mask(x, torch.from_numpy(draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])).to(device))
-    x = crop(x, torch.from_numpy(draws.crops[:, share].reshape(-1)).to(device), profile.augment.crop_frames)
-    targets = torch.eye(n_classes, dtype=torch.float32)[torch.from_numpy(labels[rows])].to(device)
-    weight = torch.from_numpy(draws.weights[share]).to(device)
+        tensors = [None if tensor is None else tensor.pin_memory() for tensor in tensors]
+    return HostBatch(*tensors)
+
+
+def assemble(host: HostBatch, profile: Profile, device: torch.device,
+             channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """`build`'s arithmetic on a `HostBatch`: deltas, masks, crop and mixup on `device`."""
+    def moved(tensor):
+        return tensor.to(device, non_blocking=True)
+
+    x = stack_deltas(moved(host.log_mels))
+    if host.masks is not None:
+        x = mask(x, moved(host.masks))
+    x = crop(x, moved(host.crops), profile.augment.crop_frames)
+    weight, targets = moved(host.weights), moved(host.targets)
     size = len(weight)
     x = _mix(x[:size], x[size:], weight)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, _mix(targets[:size], targets[size:], weight)
+
+
+def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share: slice, n_classes: int,
+           profile: Profile, rng: np.random.Generator, device: torch.device, channels_last: bool = False,
+           background: bool | None = None):
+    """The batches (x, y) of `steps` consecutive training steps, as `build` makes them from the
+    clips `order.next()` gives (`train.MixupBatches`) and the draws of `rng`.
+
+    On a GPU the next step's draws and `HostBatch` are prepared on a background thread while the
+    current step trains (reading rows and pinning them release Python's lock), so the GPU does not
+    wait for that CPU work; the same thread draws every step in turn, so the numbers and their
+    order are those of the plain loop, and nothing is drawn beyond `steps` (a checkpoint taken
+    after them saves the generators' true state). On a CPU each step is prepared when asked
+    (`background` overrides the choice).
+    """
+    background = device.type == "cuda" if background is None else background
+    def prepare():
+        return host_batch(log_mels, labels, draw(*order.next(), masked, profile, rng), share, n_classes, device)
+
+    def prepared():
+        if not background:
+            for _ in range(steps):
+                yield prepare()
+            return
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asclib-batches") as pool:
+            pending = pool.submit(prepare) if steps else None
+            for index in range(steps):
+                ready = pending.result()
+                pending = pool.submit(prepare) if index + 1 < steps else None
+                yield ready
+
+    for host in prepared():
+        yield assemble(host, profile, device, channels_last)
 
 
 def stack_deltas(log_mels: torch.Tensor) -> torch.Tensor:

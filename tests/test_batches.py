@@ -103,3 +103,22 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_checkpoint(data, monkeyp
     assert checkpoint.read_bytes() == before and not list(run.folder.glob(".*partial*"))
     finished = train.fit("fcnn", 10, data, TINY_TRAINING, progress=False)  # resumes from epoch 1
     assert len(finished.history) == 2 * TINY_TRAINING.train.steps_per_epoch
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_stream_gives_the_plain_loops_batches_and_draws_no_further(background):
+    profile = get_profile("quick")
+    rng = np.random.default_rng(4)
+    log_mels = rng.uniform(size=(70, profile.features.n_mels, features.frame_count(profile))).astype(np.float32)
+    labels = rng.integers(0, 10, 70)
+    cpu, everything = torch.device("cpu"), slice(0, 32)
+    plain_order, plain_rng = train.MixupBatches(70, 32, np.random.default_rng(2)), np.random.default_rng(3)
+    expected = [batches.build(log_mels, labels, batches.draw(*plain_order.next(), True, profile, plain_rng),
+                              everything, 10, profile, cpu) for _ in range(3)]
+    order, stream_rng = train.MixupBatches(70, 32, np.random.default_rng(2)), np.random.default_rng(3)
+    got = list(batches.stream(log_mels, labels, order, 3, True, everything, 10, profile, stream_rng, cpu,
+                              background=background))
+    assert len(got) == 3
+    assert all(torch.equal(x, ex) and torch.equal(y, ey) for (x, y), (ex, ey) in zip(got, expected))
+    assert stream_rng.bit_generator.state == plain_rng.bit_generator.state  # nothing drawn ahead of the last step
+    assert order.state_dict()["position"] == plain_order.state_dict()["position"]

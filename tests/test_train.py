@@ -57,6 +57,29 @@ def test_keras_sgd_follows_the_keras_update():
         assert torch.allclose(weight.detach(), expected)
 
 
+def test_keras_sgd_equals_the_per_parameter_update_bit_for_bit():
+    """The grouped (`_foreach`) update gives on a CPU exactly the per-parameter operations."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(4, 3, 3, 3), (4,), (10, 4)]
+    grouped = [torch.nn.Parameter(torch.randn(shape, generator=generator)) for shape in shapes]
+    single = [torch.nn.Parameter(p.detach().clone()) for p in grouped]
+    optimizer = train.KerasSGD([{"params": grouped[:1], "weight_decay": 1e-3}, {"params": grouped[1:]}],
+                               lr=0.1, momentum=0.9)
+    velocities = [torch.zeros_like(p) for p in single]
+    for lr in (0.1, 0.0731, 0.002):
+        optimizer.param_groups[0]["lr"] = optimizer.param_groups[1]["lr"] = lr
+        for mine, theirs in zip(grouped, single):
+            mine.grad = torch.randn(mine.shape, generator=generator)
+            theirs.grad = mine.grad.clone()
+        optimizer.step()
+        with torch.no_grad():
+            for index, (parameter, velocity) in enumerate(zip(single, velocities)):
+                gradient = parameter.grad.add(parameter, alpha=1e-3) if index == 0 else parameter.grad
+                velocity.mul_(0.9).sub_(gradient, alpha=lr)
+                parameter.add_(velocity)
+    assert all(torch.equal(mine, theirs) for mine, theirs in zip(grouped, single))
+
+
 def test_mixup_batches_walk_passes_and_restore_their_state():
     batches = train.MixupBatches(10, 2, np.random.default_rng(0))
     seen = [np.concatenate(batches.next()) for _ in range(2)]
