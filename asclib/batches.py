@@ -5,8 +5,11 @@ masks them (SpecAugment, FCNNs only), crops them and mixes the two halves pair b
 random numbers are drawn first, on the CPU, from the run's numpy generator in the reference's
 order (`draw`); the arithmetic then runs as torch operations wherever the model is (`build`),
 so a GPU is not kept waiting by one CPU thread, and a CPU run gives bit for bit the batches of
-the numpy functions in `asclib.augment` (tested). Under torchrun every process draws the whole
-global batch (the generators stay in step) and builds only its share of it.
+the numpy functions in `asclib.augment` (tested). `stream` gives a run's batches step after
+step; on a GPU it prepares the next step's host side (`host_batch`: draws, clips, pinned)
+on a background thread, and nothing in a step makes the CPU wait for the GPU. Under torchrun
+every process draws the whole global batch (the generators stay in step) and builds only its
+share of it.
 """
 
 from __future__ import annotations
