@@ -31,15 +31,33 @@ def atomic_path(destination: str | Path):
         except OSError as error:
             raise_if_disk_full(error, destination, "its previous version is left intact")
             raise
-        if temporary.is_dir() and destination.exists():
-            old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
-            os.replace(destination, old)
-            os.replace(temporary, destination)
-            _remove(old)
+        if temporary.is_dir():
+            _swap_folder(temporary, destination)
         else:
             os.replace(temporary, destination)
     finally:
         _remove(temporary)
+
+
+def _swap_folder(temporary: Path, destination: Path) -> None:
+    """Put the complete folder `temporary` in place of `destination`. A folder cannot replace a
+    non-empty one in one step, so the old one is first moved aside. Another process may finish
+    the same folder at the same moment (two notebooks making the same augmentations): if it moves
+    the old one away first there is nothing to move, and if its complete copy lands first that
+    copy is kept and ours dropped."""
+    old = destination.with_name(f".{destination.name}.old-{os.getpid()}")
+    try:
+        os.replace(destination, old)
+    except FileNotFoundError:
+        pass  # no previous version, or another process has just moved it aside
+    try:
+        os.replace(temporary, destination)
+    except OSError as error:
+        if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
+            if old.exists() and not destination.exists():
+                os.replace(old, destination)  # the previous version back in place
+            raise
+    _remove(old)
 
 
 class DiskFullError(OSError):
