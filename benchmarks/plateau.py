@@ -4,7 +4,8 @@ Prints numbers; asserts nothing. Run:
     .venv/bin/python benchmarks/plateau.py --model resnet --classes 10 --epochs 126
 
 Trains one model of notebooks 04-06 on the quick corpus (seed 0) for `--epochs` epochs (an
-epoch count that ends a cosine cycle: 62, 126, 254, ...) instead of the profile's, through
+epoch count that ends a cosine cycle: 62, 126, 254, ...) instead of the profile's (a ResNet
+optionally at another `--width`), through
 `train.fit`, so the run is cached in `runs/quick/` like any other, and prints the training loss
 at the end of every cosine cycle with its change from the cycle before (`train.plateau_table`)
 and the run's time. The last change is what doubling the training bought: a run has levelled
@@ -26,15 +27,23 @@ def main() -> None:
     parser.add_argument("--model", choices=("resnet", "fcnn", "fsfcnn"), default="resnet")
     parser.add_argument("--classes", type=int, choices=(10, 3), default=10)
     parser.add_argument("--epochs", type=int, default=126)
+    parser.add_argument("--width", type=int, default=None,
+                        help="the ResNet's width (default: the profile's for --classes); trades width for steps")
     args = parser.parse_args()
     if args.epochs not in train.cycle_ends(args.epochs):
         raise SystemExit(f"--epochs {args.epochs} does not end a cosine cycle: use one of {train.cycle_ends(1000)}")
     quick = get_profile("quick")
     profile = dataclasses.replace(quick, train=dataclasses.replace(quick.train, resnet_epochs=args.epochs,
                                                                    fcnn_epochs=args.epochs))
+    if args.width is not None:
+        if args.model != "resnet":
+            raise SystemExit("--width applies to the ResNet only")
+        width = "resnet_width" if args.classes == 10 else "resnet_width_3"
+        profile = dataclasses.replace(profile, models=dataclasses.replace(profile.models, **{width: args.width}))
     index = load_index(synth.dataset(profile, None, 0), profile)
     run = train.fit(args.model, args.classes, train.training_set(index, args.classes, profile), profile, 0)
-    print(f"{args.model}, {args.classes} classes, {args.epochs} epochs ({len(run.history)} steps), "
+    width = f", width {args.width}" if args.width is not None else ""
+    print(f"{args.model}, {args.classes} classes{width}, {args.epochs} epochs ({len(run.history)} steps), "
           f"{run.seconds:.0f} s of training on {train.device_name()}; the profile trains "
           f"{train.epochs_of(args.model, quick)} epochs")
     print(train.plateau_table(run.history).to_string())
