@@ -3,11 +3,12 @@
 One step of the reference recipe (spec section 5.2) takes 2 x batch clips, stacks the deltas,
 masks them (SpecAugment, FCNNs only), crops them and mixes the two halves pair by pair. The
 random numbers are drawn first, on the CPU, from the run's numpy generator in the reference's
-order (`draw`); the arithmetic then runs as torch operations wherever the model is (`build`),
+order (`draw`); the share's clips and draws are gathered in host memory (`host_batch`) and the
+arithmetic then runs as torch operations wherever the model is (`assemble`),
 so a GPU is not kept waiting by one CPU thread, and a CPU run gives bit for bit the batches of
 the numpy functions in `asclib.augment` (tested). `stream` gives a run's batches step after
-step; on a GPU it prepares the next step's host side (`host_batch`: draws, clips, pinned)
-on a background thread, and nothing in a step makes the CPU wait for the GPU. Under torchrun
+step; on a GPU it prepares the next step's host side (draws, clips, pinned) on a background
+thread, and nothing in a step makes the CPU wait for the GPU. Under torchrun
 every process draws the whole global batch (the generators stay in step) and builds only its
 share of it.
 """
@@ -53,14 +54,6 @@ def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
     return StepDraws(first, second, np.stack(masks) if masked else None, np.stack(crops), weights)
 
 
-def build(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_classes: int, profile: Profile,
-          device: torch.device, channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """This process's `share` of the step's mixed batch on `device`: inputs (share, 3, n_mels,
-    crop) and soft targets (share, n_classes). `log_mels` is anything indexed by clip positions
-    (an array or `features.LogMelRows`); only the 2 x share clips needed are read."""
-    return assemble(host_batch(log_mels, labels, draws, share, n_classes, device), profile, device, channels_last)
-
-
 @dataclass
 class HostBatch:
     """What a step's batch is made of, in host memory: the share's clips' log-mels and one-hot
@@ -77,7 +70,9 @@ class HostBatch:
 
 def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_classes: int,
                device: torch.device) -> HostBatch:
-    """The host side of `build`: read the share's clips and gather its draws (`HostBatch`)."""
+    """This process's `share` of a step, in host memory (`HostBatch`): the 2 x share clips it needs,
+    read from `log_mels` (anything indexed by clip positions: an array or
+    `features.LogMelRows`), and their labels and draws."""
     clips = np.concatenate([draws.first[share], draws.second[share]])
     masks = None if draws.masks is None else draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])
     parts = [log_mels[clips], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
@@ -90,7 +85,8 @@ def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_c
 
 def assemble(host: HostBatch, profile: Profile, device: torch.device,
              channels_last: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """`build`'s arithmetic on a `HostBatch`: deltas, masks, crop and mixup on `device`."""
+    """The share's mixed batch on `device` from its `HostBatch` (deltas, masks, crop, mixup):
+    inputs (share, 3, n_mels, crop) and soft targets (share, n_classes)."""
     def moved(tensor):
         return tensor.to(device, non_blocking=True)
 
@@ -109,8 +105,8 @@ def assemble(host: HostBatch, profile: Profile, device: torch.device,
 def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share: slice, n_classes: int,
            profile: Profile, rng: np.random.Generator, device: torch.device, channels_last: bool = False,
            background: bool | None = None):
-    """The batches (x, y) of `steps` consecutive training steps, as `build` makes them from the
-    clips `order.next()` gives (`train.MixupBatches`) and the draws of `rng`.
+    """The batches (x, y) of `steps` consecutive training steps (`host_batch`, then `assemble`)
+    from the clips `order.next()` gives (`train.MixupBatches`) and the draws of `rng`.
 
     On a GPU the next step's draws and `HostBatch` are prepared on a background thread while the
     current step trains (reading rows and pinning them release Python's lock), so the GPU does not
@@ -120,6 +116,7 @@ def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share:
     (`background` overrides the choice).
     """
     background = device.type == "cuda" if background is None else background
+
     def prepare():
         return host_batch(log_mels, labels, draw(*order.next(), masked, profile, rng), share, n_classes, device)
 

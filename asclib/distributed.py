@@ -11,7 +11,7 @@ How `asclib.train.fit` shares a step (the update is the one-process update of th
 batch, up to floating-point rounding):
 - every process draws the random choices of the whole global batch (clip order, SpecAugment
   masks, crops, mixup weights) from the same seeded generators, then reads and builds only its
-  contiguous share (`Context.share`, `asclib.batches.build`): a global batch of 32 on 4 GPUs
+  contiguous share (`Context.share`, `asclib.batches.host_batch`): a global batch of 32 on 4 GPUs
   gives clips 0-7 to rank 0, 8-15 to rank 1, ...;
 - its loss is the mean over its share, and DistributedDataParallel averages the gradients, which
   (shares being equal) is the gradient of the global batch's mean loss; the loss logged is that

@@ -77,6 +77,12 @@ class Loop:
         self.optimizer = train._optimizer(model, name, profile)
         self.eager, self.model = model, train.compiled(model, device)  # as `fit` runs it
 
+    @classmethod
+    def of(cls, system: str, profile, log_mels, device: torch.device, precision: str) -> "Loop":
+        """The loop of a system named as this script prints it: "resnet-10c", "fcnn-3c", ..."""
+        name, classes = system.rsplit("-", 1)
+        return cls(name, int(classes.rstrip("c")), profile, log_mels, device, precision)
+
     def batches(self, steps: int, background: bool | None = None):
         return batches.stream(self.log_mels, self.labels, self.order, steps, train.uses_spec_augment(self.name),
                               slice(0, self.profile.train.batch_size), self.n_classes, self.profile, self.rng,
@@ -165,8 +171,7 @@ def main() -> None:
         log_mels = random_store(Path(folder), args.clips, profile)
         rows, syncs = [], []
         for system in args.models:
-            name, classes = system.rsplit("-", 1)
-            loop = Loop(name, int(classes.rstrip("c")), profile, log_mels, device, precision)
+            loop = Loop.of(system, profile, log_mels, device, precision)
             rows.append(measure(loop, args.steps, args.repeats))
             if device.type == "cuda":
                 syncs.append(f"{system}: {synchronising_call(loop)}")

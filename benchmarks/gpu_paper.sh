@@ -19,6 +19,7 @@ steps=${*:-machine data_wait plan host_memory side_by_side}
 python3 -m pip install --quiet --no-index --find-links .whl soundfile librosa 2>&1 | tail -2 || true
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
 peak=${PEAK_TFLOPS:-989}  # dense bf16 TFLOP/s of an H100 SXM
+side_by_side() { python3 benchmarks/side_by_side.py --model resnet-10c fcnn-10c --processes 1 2 3; }
 for step in $steps; do
   echo "$(date -u +%T) $step"
   case $step in
@@ -35,13 +36,13 @@ for step in $steps; do
     host_memory)
       python3 benchmarks/host_memory.py --clips 1000 10000 --steps 20 > "$out/host_memory.txt" ;;
     side_by_side)
-      python3 benchmarks/side_by_side.py --model resnet-10c fcnn-10c --processes 1 2 3 > "$out/side_by_side.txt"
+      side_by_side > "$out/side_by_side.txt"
       if command -v nvidia-cuda-mps-control > /dev/null; then
         export CUDA_MPS_PIPE_DIRECTORY=$(mktemp -d) CUDA_MPS_LOG_DIRECTORY=$(mktemp -d)
         trap 'echo quit | nvidia-cuda-mps-control || true' EXIT
         nvidia-cuda-mps-control -d
         { echo "under the CUDA multi-process service (MPS)"
-          python3 benchmarks/side_by_side.py --model resnet-10c fcnn-10c --processes 1 2 3; } > "$out/side_by_side_mps.txt"
+          side_by_side; } > "$out/side_by_side_mps.txt"
         echo quit | nvidia-cuda-mps-control; trap - EXIT
       fi ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

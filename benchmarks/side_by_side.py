@@ -33,12 +33,10 @@ WARM_UP_STEPS = 5
 
 def _worker(model: str, profile_name: str, folder: str, clips: int, device: str, steps: int, barrier, results) -> None:
     profile = get_profile(profile_name)
-    name, classes = model.rsplit("-", 1)
     device = torch.device(device)
     if device.type == "cpu":
         torch.set_num_threads(train.TRAIN_THREADS)
-    loop = Loop(name, int(classes.rstrip("c")), profile, open_store(Path(folder), clips, profile), device,
-                train.default_precision(device))
+    loop = Loop.of(model, profile, open_store(Path(folder), clips, profile), device, train.default_precision(device))
     loop.run(WARM_UP_STEPS)  # compiles, and fills the allocator's caches
     barrier.wait()
     start = time.perf_counter()

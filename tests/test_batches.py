@@ -41,7 +41,8 @@ def test_torch_batches_equal_the_numpy_functions_bit_for_bit(profile_name, maske
     draws = batches.draw(first, second, masked, profile, torch_rng)
     assert torch_rng.bit_generator.state == reference_rng.bit_generator.state  # same draws, same order
     for share in (slice(0, 32), slice(8, 16)):  # one process, and rank 1 of 4
-        built_x, built_y = batches.build(log_mels, labels, draws, share, 10, profile, torch.device("cpu"))
+        cpu = torch.device("cpu")
+        built_x, built_y = batches.assemble(batches.host_batch(log_mels, labels, draws, share, 10, cpu), profile, cpu)
         assert np.array_equal(built_x.numpy(), x[share]) and np.array_equal(built_y.numpy(), y[share])
 
 
@@ -113,8 +114,9 @@ def test_a_stream_gives_the_plain_loops_batches_and_draws_no_further(background)
     labels = rng.integers(0, 10, 70)
     cpu, everything = torch.device("cpu"), slice(0, 32)
     plain_order, plain_rng = train.MixupBatches(70, 32, np.random.default_rng(2)), np.random.default_rng(3)
-    expected = [batches.build(log_mels, labels, batches.draw(*plain_order.next(), True, profile, plain_rng),
-                              everything, 10, profile, cpu) for _ in range(3)]
+    expected = [batches.assemble(batches.host_batch(log_mels, labels,
+                                                    batches.draw(*plain_order.next(), True, profile, plain_rng),
+                                                    everything, 10, cpu), profile, cpu) for _ in range(3)]
     order, stream_rng = train.MixupBatches(70, 32, np.random.default_rng(2)), np.random.default_rng(3)
     got = list(batches.stream(log_mels, labels, order, 3, True, everything, 10, profile, stream_rng, cpu,
                               background=background))
