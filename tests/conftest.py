@@ -1,4 +1,5 @@
-"""Shared fixtures: the reference material in ../shared (skipped cleanly when absent)."""
+"""Shared fixtures: the reference material in ../shared (skipped cleanly when absent, unless
+ASC_REQUIRE_SHARED is set: see skip_or_fail)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import dataclasses
 import os
 import shutil
 from pathlib import Path
+from typing import NoReturn
 
 import numpy as np
 import pytest
@@ -27,9 +29,21 @@ if (SHARED / "real-clips").is_dir():
     os.environ.setdefault("ASC_REAL_CLIPS_DIR", str((SHARED / "real-clips").resolve()))
 
 
+def skip_or_fail(reason: str, variable: str) -> NoReturn:
+    """Skip for want of something, or fail when the environment variable `variable` is set
+    (to anything but "" or "0"): `.ci/run` sets ASC_REQUIRE_SOX always and ASC_REQUIRE_SHARED
+    when ../shared exists, so that CI cannot pass with those tests silently skipped."""
+    __tracebackhide__ = True  # report the caller's line, not this one
+    value = os.environ.get(variable, "")
+    if value not in ("", "0"):
+        pytest.fail(f"{reason}; failing instead of skipping because {variable}={value} (set by .ci/run)",
+                    pytrace=False)
+    pytest.skip(reason)
+
+
 def _need(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"reference material not found at {path} (set ASC_SHARED_DIR)")
+        skip_or_fail(f"reference material not found at {path} (set ASC_SHARED_DIR)", "ASC_REQUIRE_SHARED")
     return path
 
 
