@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from asclib import fusion
-from asclib.data import COARSE_CLASSES, SCENES
+from asclib.data import COARSE_CLASSES, COARSE_OF, SCENES
 from asclib.fusion import FusionError
 
 
@@ -178,3 +178,79 @@ def test_different_clips_are_refused_naming_them():
         fusion.ensemble([P3, P10])
     with pytest.raises(FusionError, match="a 10-class table and a 3-class table"):
         fusion.two_stage(P3, P10)
+
+
+# --- a join by row position instead of by filename fails each of these ---------------------------
+# The second table and the truth list the clips as b, c, a, the scores as a, b, c: a positional
+# join pairs every clip with another's row, and changes every answer below.
+
+SHUFFLED = ["b.wav", "c.wav", "a.wav"]
+SCORES = _table({"a.wav": {"bus": 0.6, "park": 0.4}, "b.wav": {"park": 0.7, "airport": 0.3},
+                 "c.wav": {"airport": 0.8, "tram": 0.2}})
+SCORES_TRUTH = pd.DataFrame({"device": ["a", "b", "s4"], "label": ["bus", "park", "airport"]},
+                            index=pd.Index(["a.wav", "b.wav", "c.wav"], name="filename")).loc[SHUFFLED]
+TRUE_COARSE = SCORES_TRUTH["label"].map(COARSE_OF)  # b outdoor, c indoor, a transportation
+
+
+def test_two_stage_joins_p3_by_filename():
+    """Each clip keeps only the scenes of its own P3 class; by position a would get b's (outdoor)."""
+    p3 = _table({"b.wav": {"outdoor": 1.0}, "c.wav": {"indoor": 1.0}, "a.wav": {"transportation": 1.0}},
+                COARSE_CLASSES)
+    expected = _table({"a.wav": {"bus": 1.0}, "b.wav": {"park": 1.0}, "c.wav": {"airport": 1.0}})
+    pd.testing.assert_frame_equal(fusion.two_stage(SCORES, p3), expected)
+
+
+def test_ensemble_joins_tables_by_filename():
+    """Each clip averages its own two rows; by position a would be averaged with b's row."""
+    first = _table({"a.wav": {"indoor": 1.0}, "b.wav": {"outdoor": 1.0}, "c.wav": {"transportation": 1.0}},
+                   COARSE_CLASSES)
+    second = _table({"b.wav": {"outdoor": 0.5, "transportation": 0.5}, "c.wav": {"transportation": 1.0},
+                     "a.wav": {"indoor": 0.5, "outdoor": 0.5}}, COARSE_CLASSES)
+    expected = _table({"a.wav": {"indoor": 0.75, "outdoor": 0.25},
+                       "b.wav": {"outdoor": 0.75, "transportation": 0.25},
+                       "c.wav": {"transportation": 1.0}}, COARSE_CLASSES)
+    pd.testing.assert_frame_equal(fusion.ensemble([first, second]), expected)
+
+
+def test_oracle_joins_true_coarse_by_filename():
+    """Each clip is masked to its own true coarse class; by position a would keep park, c tram."""
+    expected = _table({"a.wav": {"bus": 1.0}, "b.wav": {"park": 1.0}, "c.wav": {"airport": 1.0}})
+    pd.testing.assert_frame_equal(fusion.oracle(SCORES, TRUE_COARSE), expected)
+
+
+def test_correct_joins_truth_by_filename():
+    """Every decision is its own clip's label; by position every one would be wrong."""
+    assert fusion.correct(SCORES, SCORES_TRUTH).to_dict() == {"a.wav": True, "b.wav": True, "c.wav": True}
+
+
+def test_evaluate_joins_truth_by_filename():
+    """Accuracies and log loss from each clip's own device and label; by position they would be
+    0 % and a log loss with a clipped zero (c scores no bus)."""
+    row = fusion.evaluate(SCORES, SCORES_TRUTH, "scores", decimals=None).loc["scores"]
+    assert (row["a"], row["b"], row["s4"], row["overall"]) == (100, 100, 100, 100)
+    assert row["log loss"] == pytest.approx(-(np.log(0.6) + np.log(0.7) + np.log(0.8)) / 3)
+
+
+def test_changed_decisions_joins_after_and_truth_by_filename():
+    """Counts from each clip's own new decision, label and device; by position after's rows
+    would change all three decisions, and the truth's would make a wrong->wrong."""
+    after = _table({"b.wav": {"airport": 1.0}, "c.wav": {"airport": 1.0}, "a.wav": {"tram": 1.0}})
+    truth = SCORES_TRUTH.assign(label=SCORES_TRUTH["label"].replace("bus", "tram"))  # a: bus was wrong
+    counts = fusion.changed_decisions(SCORES, after, truth)
+    # a (device a) bus -> tram: wrong->right; b (b) park -> airport: right->wrong; c (s4) unchanged
+    assert counts.loc["overall"].to_dict() == {"clips": 3, "changed": 2, "wrong->right": 1, "right->wrong": 1,
+                                               "wrong->wrong": 0}
+    assert counts["wrong->right"].to_dict() == {"A": 1, "B&C": 0, "s1-s3": 0, "s4-s6": 0, "overall": 1}
+    assert counts["right->wrong"].to_dict() == {"A": 0, "B&C": 1, "s1-s3": 0, "s4-s6": 0, "overall": 1}
+
+
+def test_consistency_joins_p3_and_true_coarse_by_filename():
+    """Agreement and correlation from each clip's own P3 row and true class; by position P3's
+    rows would agree on 1 clip in 3, and the truth's would make every implied decision wrong."""
+    p3 = _table({"b.wav": {"outdoor": 0.6, "indoor": 0.4}, "c.wav": {"indoor": 0.3, "outdoor": 0.7},
+                 "a.wav": {"transportation": 0.9, "indoor": 0.1}}, COARSE_CLASSES)
+    row = fusion.consistency(SCORES, p3, TRUE_COARSE, "pair").loc["pair"]
+    # decisions: implied transportation, outdoor, indoor (all right); p3 transportation, outdoor, outdoor
+    assert row["argmax agreement %"] == pytest.approx(200 / 3) and row["wrong in both"] == 0
+    # true-class scores of a, b, c: implied (0.6, 0.7, 0.8), p3 (0.9, 0.6, 0.3): correlation -1
+    assert row["correlation of true-class scores"] == pytest.approx(-1.0)
