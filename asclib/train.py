@@ -8,7 +8,8 @@ Keras-style SGD (momentum 0.9) with a per-step cosine schedule that restarts at 
 soft-target cross-entropy on logits.
 
 A checkpoint is written after every epoch into the run folder, whose name hashes everything
-that defines the run (model, classes, profile sizes, seed, training clips): a run that is
+that defines the run (model, classes, profile sizes, seed, training clips, and the code that
+trains it, `training_code_hash`): a run that is
 stopped and started again resumes from its last epoch and ends with the same weights as one
 that never stopped; a finished run is not trained again. The evaluation split is never used
 during training: the model of the last epoch is the model.
@@ -24,6 +25,7 @@ checkpoint, which does not depend on the number of processes, so a run resumes w
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import time
 from contextlib import contextmanager
@@ -48,6 +50,9 @@ CHECKPOINT = "checkpoint.pt"
 TRAIN_THREADS = 1
 # The runs of notebooks 04-06, the slowest first (the order `train_all` hands them out).
 NOTEBOOK_RUNS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
+# The modules whose code decides what a training run computes: their hash is part of every run's
+# key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
+TRAINING_CODE = ("augment", "batches", "compand", "distributed", "features", "models", "train")
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
 PLATEAU_CHANGE = 3.0
@@ -76,8 +81,30 @@ def steps_per_epoch(profile: Profile, n_clips: int) -> int:
 
 
 def default_workers() -> int:
-    """Runs trained side by side by `fit_many`: two on a CPU (one thread each), one on a GPU."""
-    return 1 if torch.cuda.is_available() else 2
+    """Runs trained side by side by `fit_many`: one per CPU core (one thread each), one on a GPU."""
+    import os
+
+    return 1 if torch.cuda.is_available() else max(1, len(os.sched_getaffinity(0)))
+
+
+@functools.lru_cache(maxsize=1)
+def training_code_hash() -> str:
+    """A hash of the code of `TRAINING_CODE`, docstrings and comments left out (its syntax tree):
+    editing the prose of these modules keeps every run, changing what they compute does not."""
+    import ast
+    import importlib
+
+    trees = []
+    for module in TRAINING_CODE:
+        source = Path(importlib.import_module(f"asclib.{module}").__file__).read_text()
+        tree = ast.parse(source)
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]
+        trees.append(ast.dump(tree))
+    return config_hash(trees)
 
 
 def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay: float) -> float:
@@ -281,7 +308,8 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
                        "spec_augment": uses_spec_augment(name, spec_augment),
                        "models": config_hash(profile.models), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
-                       "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS})
+                       "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
+                       "code": training_code_hash()})
     return paths(profile).runs / group / f"{name}-{n_classes}c-{key}"
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import torch
 
-from asclib import train
+from asclib import models, train
 from asclib.config import ModelConfig, TrainConfig, get_profile
 
 QUICK = get_profile("quick")
@@ -258,6 +259,29 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
     alone = train.fit("fcnn", 10, train.training_set(index, 10, profile, seed=5), profile, 5, progress=False)
     assert all(torch.equal(checkpoints["fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
+
+
+def test_a_run_key_changes_with_the_training_code_not_with_its_prose(data):
+    """The run folder's name hashes the code of `train.TRAINING_CODE`: a changed model never
+    reuses an old checkpoint, a changed docstring or comment keeps it."""
+    import ast
+
+    before = train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
+    source = Path(models.__file__).read_text()
+    edits = {"prose": source.replace('"""', '"""A reworded docstring. ', 1) + "\n# a comment\n",
+             "code": source + "\nEXTRA_CONSTANT = 1\n"}
+    keys = {}
+    try:
+        for kind, text in edits.items():
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(Path, "read_text", lambda self, text=text, real=Path.read_text:
+                              text if self.name == "models.py" else real(self))
+                train.training_code_hash.cache_clear()
+                keys[kind] = train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
+    finally:
+        train.training_code_hash.cache_clear()
+    assert ast.parse(edits["prose"])  # still Python
+    assert keys["prose"] == before and keys["code"] != before
 
 
 def test_a_checkpoint_holds_only_tensors_and_plain_values(data):
