@@ -26,8 +26,9 @@ def main(argv: list[str] | None = None) -> int:
                      help="print the plan (steps, disk space, estimated times on this machine) and stop")
     _smoke_options(run)
 
-    fit = commands.add_parser("train", help="train the models of notebooks 04-06, two at a time (cached); "
-                              "under torchrun, each by all the processes (one per GPU) together")
+    fit = commands.add_parser("train", help="train every run of the notebooks (04-06 under every seed, the "
+                              "ablation of 09), one per CPU core (cached); under torchrun, each by all the "
+                              "processes (one per GPU) together")
     fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
     fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     fit.add_argument("--seed", type=int, default=0)
@@ -37,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
     label.add_argument("files", nargs="+", metavar="FILE", help="audio files (any rate, any channel count)")
     label.add_argument("--runs", nargs="+", action="extend", metavar="DIR",
-                       help="run folders, or folders of run folders (default: runs/<profile>)")
+                       help="run folders, or folders of run folders (default: runs/<profile>/seed-<first "
+                            "training seed>, the models of notebooks 04-06 under one seed)")
     label.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                        help="refuse runs of another profile (default: the runs' own profile)")
     label.add_argument("--out", default=None, metavar="FILE.csv", help="also write the table as CSV")
@@ -89,22 +91,25 @@ def _run(args: argparse.Namespace) -> int:
                              args.skip_bad_files)
         print(f"manifest written to {manifest}")
     elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
-        from asclib import distributed, synth, train
+        from asclib import ablation, distributed, synth, train
         from asclib.data import load_index
 
         with distributed.rank_zero_first():  # one process generates a missing corpus
             index = load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile)
-        train.train_all(index, args.profile, args.seed)
+            extra = ablation.jobs(index, args.profile)
+        train.train_all(index, args.profile, args.seed, also=extra)
         distributed.finish()
     elif args.command == "predict":
         from pathlib import Path
 
-        from asclib.config import paths
+        from asclib.config import get_profile, paths
         from asclib.predict import command
+        from asclib.train import seed_group
 
         cam_folder = (args.cam_dir or (Path(args.out).parent if args.out else Path.cwd())) if args.cam else None
-        return command(args.files, args.runs or [paths(args.profile or "quick").runs], args.profile, args.out,
-                       cam_folder)
+        profile = get_profile(args.profile or "quick")
+        default = paths(profile).runs / seed_group(profile.train.seeds[0])
+        return command(args.files, args.runs or [default], args.profile, args.out, cam_folder)
     elif args.command == "index":
         from asclib.data import load_index
 

@@ -4,12 +4,13 @@ The 10-class ResNet is trained once per row and seed. Mixup and random crop are 
 each row adds augmentations to the one before: SpecAugment (sa), spectrum correction (sc),
 reverberation with DRC (r), then pitch shift, speed change, noise and mixing (aug). The paper's
 rows enable SpecAugment on the ResNet although the authors' code (and notebook 04) trains it
-without; `NOTEBOOK_04_ROW` is notebook 04's recipe at the ablation's budget, for comparison.
+without; `NOTEBOOK_04_ROW` is notebook 04's recipe at the ablation's budget, for comparison
+(where that budget is notebook 04's, as in the paper profile, its runs are notebook 04's own).
 
 Every row has the same budget (`profile.ablation`: width, epochs) and the same offline
 augmented clips; a seed changes the initial weights, the batch order and the online
-augmentations. Runs are cached like every training (`train.fit`), and each run's evaluation
-predictions are stored in its run folder, so re-running costs seconds.
+augmentations. Runs are cached like every training (`train.fit`), and each
+run's evaluation predictions are stored in its run folder, so re-running costs seconds.
 """
 
 from __future__ import annotations
@@ -18,12 +19,10 @@ import dataclasses
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
-from asclib import train
+from asclib import metrics, train
 from asclib.config import Profile, get_profile
 from asclib.data import DEVICE_GROUPS
-from asclib.files import atomic_path
 
 EXTRA = ("pitch_shift", "speed_change", "noise", "mix_audio")
 # label -> (offline augmentations, SpecAugment); each row adds to the one before
@@ -35,9 +34,9 @@ ROWS = {
     "+sa+sc+r+aug": (("spectrum_correction", "reverb_drc", *EXTRA), True),
 }
 NOTEBOOK_04_ROW = ("+sc+r+aug, no sa (notebook 04's recipe)", (("spectrum_correction", "reverb_drc", *EXTRA), False))
-PREDICTIONS = "evaluation.csv"
 GROUP = "ablation"  # runs/<profile>/ablation/: apart from the notebooks' models
 COLUMNS = (*DEVICE_GROUPS, "overall")
+HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that still says something
 
 
 def budget(profile: str | Profile) -> Profile:
@@ -53,45 +52,53 @@ def rows(with_notebook_04: bool = True) -> dict:
     return {**ROWS, **dict([NOTEBOOK_04_ROW])} if with_notebook_04 else dict(ROWS)
 
 
-def run_all(index: pd.DataFrame, profile: str | Profile = "quick", with_notebook_04: bool = True,
-            workers: int | None = None) -> pd.DataFrame:
-    """Train every row under every seed of `profile.ablation` (cached, two at a time on a CPU) and
-    return one row per (row, seed) with the accuracy per device and group (%)."""
-    profile = get_profile(profile)
+def _run_arguments(label: str, masked: bool, seed: int, profile: Profile) -> dict:
+    """`train.fit`'s keyword arguments of one row and seed (without data): notebook 04's recipe is
+    notebook 04's run of that seed where the ablation's budget is notebook 04's."""
     trained = budget(profile)
+    shared = label == NOTEBOOK_04_ROW[0] and trained == profile
+    return {"name": "resnet", "n_classes": 10, "seed": seed, "spec_augment": masked, "profile": trained,
+            "group": train.seed_group(seed) if shared else GROUP}
+
+
+def jobs(index: pd.DataFrame, profile: str | Profile = "quick", with_notebook_04: bool = True) -> tuple[list[dict], dict]:
+    """Every row under every seed of `profile.ablation` as `train.fit_many` jobs, with their
+    training sets (`train.train_all` trains them with the notebooks' runs, in one pool)."""
+    profile = get_profile(profile)
     chosen = rows(with_notebook_04)
     sets = {methods: train.training_set(index, 10, profile, methods) for methods, _ in chosen.values()}
-    jobs = [{"name": "resnet", "n_classes": 10, "data": methods, "profile": trained, "seed": seed,
-             "spec_augment": masked, "group": GROUP} for methods, masked in chosen.values() for seed in profile.ablation.seeds]
-    train.fit_many(jobs, sets, f"ablation: {len(chosen)} rows x {len(profile.ablation.seeds)} seeds")
-    evaluation = index[index["split"] == "evaluate"]
-    results = []
-    for label, (methods, masked) in chosen.items():
+    listed = [{**_run_arguments(label, masked, seed, profile), "data": methods}
+              for label, (methods, masked) in chosen.items() for seed in profile.ablation.seeds]
+    return listed, sets
+
+
+def run_all(index: pd.DataFrame, profile: str | Profile = "quick",
+            with_notebook_04: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Train every row under every seed (cached, one run per core) and return (results, correct):
+    one row per (row, seed) with the accuracy per device and group (%) and the run's training
+    seconds, and, per evaluation clip
+    (indexed by filename, with its device), whether each (row, seed) classified it correctly."""
+    profile = get_profile(profile)
+    listed, sets = jobs(index, profile, with_notebook_04)
+    train.fit_many(listed, sets, f"ablation: {len(rows(with_notebook_04))} rows x {len(profile.ablation.seeds)} seeds")
+    results, correct = [], {}
+    for label, (methods, masked) in rows(with_notebook_04).items():
         for seed in profile.ablation.seeds:
-            run = train.fit("resnet", 10, sets[methods], trained, seed, progress=False, spec_augment=masked,
-                            group=GROUP)
-            accuracy = train.accuracy(_predictions(run, evaluation, trained)).iloc[0]
-            results.append({"row": label, "seed": seed, **accuracy.to_dict()})
-    return pd.DataFrame(results)
-
-
-def _predictions(run: train.Run, evaluation: pd.DataFrame, profile: Profile) -> pd.DataFrame:
-    """A run's evaluation predictions, computed once and kept in its run folder."""
-    path = run.folder / PREDICTIONS
-    if path.is_file():
-        stored = pd.read_csv(path)
-        if set(stored["filename"]) == set(evaluation["filename"]):
-            return stored
-    predictions = train.predict(run.model, evaluation, 10, profile)
-    with atomic_path(path) as temporary:
-        predictions.to_csv(temporary, index=False, float_format="%.6f")
-    return predictions
+            run = train.fit(data=sets[methods], progress=False, **_run_arguments(label, masked, seed, profile))
+            predictions = train.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
+            correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
+            accuracy = metrics.accuracy_by_device(
+                pd.DataFrame({"device": predictions["device"], "correct": correct[label, seed]})).iloc[0]
+            results.append({"row": label, "seed": seed, **accuracy.to_dict(), "training s": run.seconds})
+    table = pd.DataFrame(correct)
+    table.insert(0, "device", predictions["device"])
+    return pd.DataFrame(results), table
 
 
 def table(results: pd.DataFrame) -> pd.DataFrame:
     """Mean over seeds of every accuracy column, each followed by its standard deviation
     (`<column> std`), one row per ablation row in training order."""
-    columns = [c for c in results.columns if c not in ("row", "seed")]
+    columns = [c for c in results.columns if c not in ("row", "seed", "training s")]
     grouped = results.groupby("row", sort=False)[columns]
     mean, spread = grouped.mean(), grouped.std(ddof=1)
     summary = pd.concat([mean, spread.add_suffix(" std")], axis=1)
@@ -100,38 +107,78 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def steps(results: pd.DataFrame, columns=COLUMNS, confidence: float = 0.95) -> pd.DataFrame:
-    """For each step of Table 3 (a row against the row before) and each column: the paired
-    difference across seeds (same seed, same evaluation clips), its mean, standard deviation
-    and Student-t interval, and whether the interval excludes zero."""
+def steps(results: pd.DataFrame, correct: pd.DataFrame, columns=COLUMNS, n_resamples: int = 1000,
+          seed: int = 0) -> pd.DataFrame:
+    """For each step of Table 3 (a row against the row before) and each column: the gain (mean
+    over seeds of the paired difference: same seed, same evaluation clips) with an interval over
+    seeds and clips (`metrics.seeded_gain`), its half width, and how many seeds would bring the
+    half width to `HALF_WIDTH_GOAL` at the measured spreads (`seeds_needed`)."""
     labels = list(dict.fromkeys(results["row"]))
     chain = [label for label in labels if label in ROWS]
     pairs = list(zip(chain[1:], chain[:-1]))
     if NOTEBOOK_04_ROW[0] in labels:
         pairs.append((chain[-1], NOTEBOOK_04_ROW[0]))  # SpecAugment on top of everything
-    by_row = results.set_index(["row", "seed"])
+    seeds = sorted(set(results["seed"]))
     out = []
     for row, before in pairs:
+        gain = metrics.seeded_gain(correct[[(before, s) for s in seeds]].to_numpy().T,
+                                   correct[[(row, s) for s in seeds]].to_numpy().T, correct["device"],
+                                   n_resamples, seed)
         for column in columns:
-            difference = (by_row.loc[row, column] - by_row.loc[before, column]).dropna()
-            n = len(difference)
-            mean, spread = difference.mean(), difference.std(ddof=1)
-            half = stats.t.ppf(0.5 + confidence / 2, n - 1) * spread / np.sqrt(n)
-            out.append({"step": row, "from": before, "group": column, "seeds": n, "mean gain": round(mean, 2),
-                        "std": round(spread, 2), "low": round(mean - half, 2), "high": round(mean + half, 2),
-                        "beyond seed noise": bool(mean - half > 0 or mean + half < 0)})
+            values = gain.loc[column]
+            out.append({"step": row, "from": before, "group": column, "seeds": int(values["seeds"]),
+                        "mean gain": round(values["gain"], 2), "seed std": round(values["seed std"], 2),
+                        "low": round(values["low"], 2), "high": round(values["high"], 2),
+                        "half width": round(values["half width"], 2),
+                        "beyond noise": bool(values["distinguishable"]),
+                        f"seeds for +-{HALF_WIDTH_GOAL:g}": seeds_needed(values)})
     return pd.DataFrame(out).set_index(["step", "from", "group"])
+
+
+def seeds_needed(gain: pd.Series, goal: float = HALF_WIDTH_GOAL, most: int = 200) -> int | None:
+    """The fewest seeds whose interval (`metrics.half_width`) would be at most `goal` points wide
+    on each side, if the per-seed gains spread as they did here (`seed std`) and the clips' part
+    stayed what it is (it shrinks a little with more seeds, so this errs high). None when even
+    `most` seeds would not do (the clips alone are too few) or the spread is unknown (one seed)."""
+    if not np.isfinite(gain["seed std"]):
+        return None
+    return next((n for n in range(2, most + 1)
+                 if metrics.half_width(gain["seed std"], gain["clip std"], n) <= goal), None)
+
+
+def cost(results: pd.DataFrame, seconds_at_notebook_04: float, step_table: pd.DataFrame,
+         cores: int) -> pd.DataFrame:
+    """What Table 3 costs in training: the ablation as run here (its measured seconds), and
+    estimated from measured run times, the same rows and seeds at notebook 04's budget (each run as
+    long as one of notebook 04's ResNets, `seconds_at_notebook_04`), and with the seeds that would
+    bring every step's overall interval to `HALF_WIDTH_GOAL` (`steps`; unknown where even 200
+    would not). CPU hours, and hours on `cores` cores with one run per core (notebook 09, README)."""
+    labels = list(dict.fromkeys(results["row"]))
+    seeds = results["seed"].nunique()
+    needed = step_table.xs("overall", level="group")[f"seeds for +-{HALF_WIDTH_GOAL:g}"]
+    most = needed.max() if needed.notna().all() else np.nan
+    rows = {
+        f"as run here ({len(labels)} rows x {seeds} seeds)": (len(results), results["training s"].sum(), "measured"),
+        f"at notebook 04's budget ({len(labels)} rows x {seeds} seeds)":
+            (len(results), len(results) * seconds_at_notebook_04, "estimated"),
+        f"at notebook 04's budget, seeds for +-{HALF_WIDTH_GOAL:g} points on every step":
+            (len(labels) * most, len(labels) * most * seconds_at_notebook_04, "estimated"),
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index", columns=["runs", "CPU seconds", "how"])
+    table["CPU hours"] = (table["CPU seconds"] / 3600).round(2)
+    table[f"hours on {cores} cores"] = (table["CPU seconds"] / 3600 / cores).round(2)
+    return table.drop(columns="CPU seconds")
 
 
 def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
     """One plain sentence per step, from the intervals of `steps` (notebook 09, README)."""
     sentences = []
     for (row, before, column), values in step_table.xs(group, level="group", drop_level=False).iterrows():
-        interval = f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f}, {values['seeds']} seeds)"
-        if values["beyond seed noise"]:
-            verdict = "larger than the seed-to-seed noise: a gain" if values["mean gain"] > 0 else \
-                "larger than the seed-to-seed noise: a loss"
+        interval = (f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f} over "
+                    f"{values['seeds']} seeds and the clips)")
+        if values["beyond noise"]:
+            verdict = "a gain" if values["mean gain"] > 0 else "a loss"
         else:
-            verdict = "not distinguishable from the seed-to-seed noise here"
+            verdict = "not distinguishable from zero here"
         sentences.append(f"{row} against {before}, {column}: {interval}, {verdict}.")
     return sentences

@@ -1,5 +1,6 @@
 """Accuracy the way the paper reports it (per device, per device group, overall), log loss, and
-a paired bootstrap of the difference between two systems (notebooks 01, 04-09, 11).
+intervals of the difference between two systems: over the evaluation clips (a paired
+bootstrap), and over training seeds and clips together (notebooks 01, 04-09, 11).
 
 Prediction tables have one row per evaluation clip with at least `device` and `correct`.
 """
@@ -58,27 +59,16 @@ def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tu
     return low, high
 
 
-def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Accuracy gain of system b over system a (percentage points) per device group and overall,
-    with a percentile interval at CONFIDENCE (notebooks 07, 08, 11).
-
-    Evaluation clips are resampled with replacement within each device (each device keeps its
-    clip count), and the same resample is applied to both systems, so the interval reflects
-    the clips both were tested on. Columns: gain (on the clips as they are), low, high, and
-    distinguishable (the interval excludes zero). Same seed, same result.
-    """
-    a, b = np.asarray(correct_a, dtype=float), np.asarray(correct_b, dtype=float)
-    devices = np.asarray(devices).astype(str)
-    if not len(a) == len(b) == len(devices):
-        raise ValueError(f"paired_bootstrap needs one value per clip in each input; got {len(a)} "
-                         f"(system a), {len(b)} (system b) and {len(devices)} (devices)")
-    if n_resamples < 1:
-        raise ValueError(f"paired_bootstrap: n_resamples must be at least 1, got {n_resamples}")
+def _group_resamples(gain: np.ndarray, devices: np.ndarray, n_resamples: int, seed: int) -> dict:
+    """Per device group and overall: (which clips belong to it, the mean of `gain` over
+    `n_resamples` resamples of its clips drawn with replacement within each device, so that each
+    device keeps its clip count, in percentage points)."""
     unknown = sorted(set(devices) - set(DEVICES))
     if unknown:
-        raise ValueError(f"paired_bootstrap: unknown device(s) {unknown}; expected some of {DEVICES}")
+        raise ValueError(f"unknown device(s) {unknown}; expected some of {DEVICES}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be at least 1, got {n_resamples}")
     rng = np.random.default_rng(seed)
-    gain = b - a
     sums, counts = {}, {}  # per device: resampled sums of the gain, and the clip count
     for device in DEVICES:
         clips = gain[devices == device]
@@ -87,15 +77,90 @@ def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, see
             sums[device], counts[device] = clips[draws].sum(axis=1), len(clips)
     members = {group: [d for d in sums if GROUP_OF[d] == group] for group in DEVICE_GROUPS}
     members = {**{g: m for g, m in members.items() if m}, "overall": list(sums)}
-    rows = {}
+    out = {}
     for group, group_devices in members.items():
         n = sum(counts[d] for d in group_devices)
-        resampled = sum(sums[d] for d in group_devices) / n * 100
+        out[group] = (np.isin(devices, group_devices), sum(sums[d] for d in group_devices) / n * 100)
+    return out
+
+
+def _paired(correct_a, correct_b, devices, caller: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The two systems' per-clip values as (seeds, clips) float arrays and the devices, checked."""
+    a, b = np.atleast_2d(np.asarray(correct_a, dtype=float)), np.atleast_2d(np.asarray(correct_b, dtype=float))
+    devices = np.asarray(devices).astype(str)
+    if not a.shape[-1] == b.shape[-1] == len(devices) or a.shape != b.shape:
+        raise ValueError(f"{caller} needs one value per clip in each input, for the same seeds; got "
+                         f"{a.shape[-1]} (system a), {b.shape[-1]} (system b) and {len(devices)} (devices), "
+                         f"{len(a)} and {len(b)} seeds")
+    return a, b, devices
+
+
+def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Accuracy gain of system b over system a (percentage points) per device group and overall,
+    with a percentile interval at CONFIDENCE (notebook 11: one pair of released score files).
+
+    Evaluation clips are resampled with replacement within each device (each device keeps its
+    clip count), and the same resample is applied to both systems, so the interval reflects
+    the clips both were tested on. Columns: gain (on the clips as they are), low, high, and
+    distinguishable (the interval excludes zero). Same seed, same result. For systems trained
+    under several seeds, `seeded_gain`.
+    """
+    a, b, devices = _paired(correct_a, correct_b, devices, "paired_bootstrap")
+    rows = {}
+    gain = (b - a)[0]
+    for group, (clips, resampled) in _group_resamples(gain, devices, n_resamples, seed).items():
         low, high = percentile_interval(resampled)
-        rows[group] = {"gain": gain[np.isin(devices, group_devices)].mean() * 100, "low": low, "high": high}
+        rows[group] = {"gain": gain[clips].mean() * 100, "low": low, "high": high}
     table = pd.DataFrame.from_dict(rows, orient="index")
     table["distinguishable"] = (table["low"] > 0) | (table["high"] < 0)
     return table
+
+
+def seeded_gain(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0,
+                confidence: float = CONFIDENCE) -> pd.DataFrame:
+    """Accuracy gain of system b over system a (percentage points), mean over training seeds,
+    per device group and overall, with an interval that accounts for both the seeds and the
+    evaluation clips (notebooks 07-09).
+
+    `correct_a` and `correct_b` are (seeds, clips): row k of both comes from training seed k (the
+    same seed for both systems: a paired design) on the same clips. The gain's variance has two
+    parts: the seeds' (the variance of the per-seed gains over the seeds, divided by their
+    number) and the clips' (the variance of the seed-mean gain over resamples of the clips within
+    each device, as `paired_bootstrap` draws them). The interval is gain +- t x sqrt(sum), with
+    the t quantile's degrees of freedom by Welch-Satterthwaite (the seeds' part has seeds - 1 of
+    them, the clips' part very many): three seeds whose gains disagree widen it a lot, clips alone
+    give the normal quantile. With one seed only the clips count (the seed part is unknown, not
+    zero: the `seeds` column says so). Columns: gain, low, high, distinguishable (the interval
+    excludes zero), seeds, seed std (of the per-seed gains), clip std (of the seed-mean gain over
+    clip resamples), half width.
+    """
+    a, b, devices = _paired(correct_a, correct_b, devices, "seeded_gain")
+    seeds = len(a)
+    differences = b - a
+    seed_mean = differences.mean(axis=0)
+    rows = {}
+    for group, (clips, resampled) in _group_resamples(seed_mean, devices, n_resamples, seed).items():
+        gain = seed_mean[clips].mean() * 100
+        per_seed = differences[:, clips].mean(axis=1) * 100
+        seed_std = per_seed.std(ddof=1) if seeds > 1 else np.nan
+        clip_std = resampled.std(ddof=1) if len(resampled) > 1 else 0.0
+        half = half_width(seed_std, clip_std, seeds, confidence)
+        rows[group] = {"gain": gain, "low": gain - half, "high": gain + half, "seeds": seeds,
+                       "seed std": seed_std, "clip std": clip_std, "half width": half}
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.insert(3, "distinguishable", (table["low"] > 0) | (table["high"] < 0))
+    return table
+
+
+def half_width(seed_std: float, clip_std: float, seeds: int, confidence: float = CONFIDENCE) -> float:
+    """Half width of `seeded_gain`'s interval: t x sqrt(seed_std^2 / seeds + clip_std^2), the t
+    quantile's degrees of freedom by Welch-Satterthwaite; one seed (or seed_std NaN): clips only."""
+    from scipy import stats
+
+    seed_part = seed_std ** 2 / seeds if seeds > 1 and np.isfinite(seed_std) else 0.0
+    total = seed_part + clip_std ** 2
+    freedom = total ** 2 / (seed_part ** 2 / (seeds - 1)) if seed_part > 0 else np.inf
+    return float(stats.t.ppf(0.5 + confidence / 2, freedom) * np.sqrt(total))
 
 
 def confusion(true: pd.Series, predicted: pd.Series, classes) -> pd.DataFrame:

@@ -286,14 +286,15 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
             runs * run)
         return [run] * runs
 
+    seeds = len(profile.train.seeds)
     notebook_runs = [run for name, n in train.NOTEBOOK_RUNS
-                     for run in trainings(f"train {name}, {n} classes ({train.NOTEBOOK_OF[name]})", name, n,
-                                          profile, sources, 1)]
+                     for run in trainings(f"train {name}, {n} classes, {seeds} seed(s) ({train.NOTEBOOK_OF[name]})",
+                                          name, n, profile, sources, seeds)]
     budget, seeds = ablation.budget(profile), profile.ablation.seeds
     ablation_runs = [run for label, (methods, _) in ablation.rows().items()
                      for run in trainings(f"ablation: {label}, {len(seeds)} seeds (09)", "resnet", 10, budget,
                                           methods, len(seeds))]
-    forward = (sum(timings.forward[(name, n, profile.models)] for name, n in train.NOTEBOOK_RUNS)
+    forward = (len(profile.train.seeds) * sum(timings.forward[(name, n, profile.models)] for name, n in train.NOTEBOOK_RUNS)
                + len(ablation_runs) * timings.forward[("resnet", 10, budget.models)])
     add("notebooks: predictions, fusion, tables, figures", folders.results,
         f"{evaluate:,} clips x {len(notebook_runs) + len(ablation_runs)} runs", 0, evaluate * forward)
@@ -301,7 +302,7 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
 
     workers = train.default_workers()
     seconds = (steps["seconds"].sum() - sum(notebook_runs) - sum(ablation_runs)
-               + _parallel(notebook_runs, workers) + _parallel(ablation_runs, workers))
+               + _parallel(notebook_runs + ablation_runs, workers))  # train.train_all: one pool for all
     return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)
 
 

@@ -2,7 +2,8 @@
 
 Which models: `find_runs` reads the run folders written by `train.fit` (each holds
 `checkpoint.pt`, which records the model, its class count and the whole profile it was trained
-with). A location is either one run folder or a folder of run folders such as `runs/quick`.
+with). A location is either one run folder or a folder of run folders such as `runs/quick/seed-0`
+(the models of notebooks 04-06 under training seed 0; the command line's default).
 Only finished runs (trained for all the epochs of their profile) are used; an unfinished run
 found in a folder of runs is skipped with a warning, one named directly is refused. A model and
 class count found more than once in a folder of runs (other seeds, augmentations or settings)

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asclib import synth, train
+from asclib import ablation, synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
@@ -140,9 +140,10 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
                   results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
-    if any(notebook.stem in train.NOTEBOOK_OF.values() for notebook in selected):
-        print("training the models of notebooks 04-06 first, side by side", flush=True)
-        train.train_all(load_index(synth.dataset(name, data_dir, seed), name), name, seed)
+    if any(notebook.stem in (*train.NOTEBOOK_OF.values(), "09_ablation") for notebook in selected):
+        print("training the runs of notebooks 04-06 and 09 first, side by side", flush=True)
+        index = load_index(synth.dataset(name, data_dir, seed), name)
+        train.train_all(index, name, seed, also=ablation.jobs(index, name))
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name

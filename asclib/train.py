@@ -48,11 +48,13 @@ CHECKPOINT = "checkpoint.pt"
 # gain much from a second thread, two runs side by side (`train_all`) use two cores better, and
 # one fixed thread count keeps every run bit-identical whether a notebook or `train_all` trains it.
 TRAIN_THREADS = 1
-# The runs of notebooks 04-06, the slowest first (the order `train_all` hands them out).
+# The runs of notebooks 04-06 (each under every seed of `profile.train.seeds`), the slowest
+# first: the order `train_all` hands them out.
 NOTEBOOK_RUNS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
 # The modules whose code decides what a training run computes: their hash is part of every run's
 # key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
 TRAINING_CODE = ("augment", "batches", "compand", "distributed", "features", "models", "train")
+PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
 PLATEAU_CHANGE = 3.0
@@ -105,6 +107,11 @@ def training_code_hash() -> str:
                 node.body = body[1:] or [ast.Pass()]
         trees.append(ast.dump(tree))
     return config_hash(trees)
+
+
+def seed_group(seed: int) -> str:
+    """The sub-folder of the profile's runs holding the notebooks' models of one training seed."""
+    return f"seed-{seed}"
 
 
 def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay: float) -> float:
@@ -375,12 +382,16 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     share = ctx.share(profile.train.batch_size)
 
     torch.manual_seed(seed)
-    channels_last = device.type == "cuda"  # faster convolutions on GPUs; the same arithmetic
+    # channels-last: faster convolutions on GPUs, the same arithmetic; not faster on every CPU
+    # (0.78-0.98x on a 2-core AMD EPYC without AVX-512; README, "Time and seeds")
+    channels_last = device.type == "cuda"
     model = models.build(name, n_classes, profile).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
-    order = MixupBatches(len(data.labels), profile.train.batch_size, np.random.default_rng([seed, 99]))
+    # each model its own batch order, so that the members of an ensemble see different mixup pairs
+    order = MixupBatches(len(data.labels), profile.train.batch_size,
+                         np.random.default_rng([seed, 99, models.MODEL_NAMES.index(name), n_classes]))
     history, done, seconds, state = [], 0, 0.0, None
     if ctx.rank == 0 and (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
@@ -514,42 +525,16 @@ def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     return accuracy_by_device(pd.DataFrame({"device": predictions["device"], "correct": correct}))
 
 
+NOTEBOOK_OF = {"resnet": "04_resnet", "fcnn": "05_fcnn", "fsfcnn": "06_fsfcnn"}  # who trains which model
+
+
 def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profile) -> Path:
-    """Write `results/<profile>/predictions/<name>.csv` (the ensemble notebooks read these)."""
+    """Write `results/<profile>/predictions/<name>.csv`: a run's predictions for readers and
+    other tools (notebooks 04-06 write one per model and seed)."""
     path = paths(profile).results / "predictions" / f"{name}.csv"
     with atomic_path(path) as temporary:
         predictions.to_csv(temporary, index=False, float_format="%.6f")
     return path
-
-
-NOTEBOOK_OF = {"resnet": "04_resnet", "fcnn": "05_fcnn", "fsfcnn": "06_fsfcnn"}  # who writes which predictions
-
-
-def load_predictions(name: str, n_classes: int, profile: str | Profile, index: pd.DataFrame) -> pd.DataFrame:
-    """Read the predictions of `name` (e.g. "fcnn") for `n_classes`, checked against `index`.
-
-    Refuses a missing file (saying which notebook writes it), a table of another class count,
-    and one whose clips are not exactly the evaluation split of `index` (made from another
-    profile or another corpus, or cut short).
-    """
-    profile = get_profile(profile)
-    path = paths(profile).results / "predictions" / f"{name}-{n_classes}c.csv"
-    if not path.is_file():
-        notebook = NOTEBOOK_OF.get(name, "the notebook that trains it")
-        raise FileNotFoundError(f"{path} is missing: notebook {notebook} writes it "
-                                f"(python -m asclib reproduce --profile {profile.name} --only {notebook[:2]})")
-    table = pd.read_csv(path)
-    expected = ["filename", "device", "label", *classes_of(n_classes)]
-    if list(table.columns) != expected:
-        raise ValueError(f"{path} has columns {list(table.columns)}; a {n_classes}-class prediction file has {expected}")
-    wanted = set(index.loc[index["split"] == "evaluate", "filename"])
-    found = set(table["filename"])
-    if found != wanted:
-        extra, missing = sorted(found - wanted), sorted(wanted - found)
-        raise ValueError(f"{path} does not cover the evaluation split of this {profile.name} dataset: "
-                         f"{len(extra)} clips not in it (first: {extra[:3]}), {len(missing)} of it missing "
-                         f"(first: {missing[:3]}); re-run notebook {NOTEBOOK_OF.get(name, name)}")
-    return table
 
 
 def summary(run: Run) -> pd.DataFrame:
@@ -594,31 +579,80 @@ def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None
         _SETS.clear()
 
 
-def train_all(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0, workers: int | None = None) -> None:
-    """Train the five runs of notebooks 04-06 ahead of them, so that the notebooks find them
-    finished (`python -m asclib reproduce` and `train` call it)."""
+def notebook_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> tuple[list[dict], dict]:
+    """The runs of notebooks 04-06 under every training seed, as `fit_many` jobs with their
+    training sets (`data_seed`: the seed of the corpus and of its offline augmentations)."""
+    jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed, "group": seed_group(seed)}
+            for name, n in NOTEBOOK_RUNS for seed in profile.train.seeds]
+    return jobs, _notebook_sets(index, profile, data_seed)
+
+
+def train_all(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: int = 0, workers: int | None = None,
+              also: tuple[list[dict], dict] = ((), {})) -> None:
+    """Train every run of notebooks 04-06 (all seeds) ahead of them, plus the jobs `also` (for
+    instance `ablation.jobs`, notebook 09's), in one pool so that every core stays busy to the
+    end; a job listed twice (the same run folder) is trained once. `python -m asclib reproduce`
+    and `train` call it."""
     profile = get_profile(profile)
-    jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed} for name, n in NOTEBOOK_RUNS]
     with distributed.rank_zero_first():  # under torchrun, rank 0 writes missing features and augmentations
-        sets = _notebook_sets(index, profile, seed)
-    fit_many(jobs, sets, f"training {len(jobs)} models", workers)
+        jobs, sets = notebook_jobs(index, profile, data_seed)
+    extra_jobs, extra_sets = also
+    sets = {**sets, **extra_sets}
+    unique = {run_folder(**{**_folder_arguments(job), "data": sets[job["data"]]}): job
+              for job in [*jobs, *extra_jobs]}
+    ordered = sorted(unique.values(), key=lambda job: NOTEBOOK_RUNS.index((job["name"], job["n_classes"])))
+    fit_many(ordered, sets, f"training {len(ordered)} runs", workers)
 
 
-def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", seed: int = 0) -> dict[str, Run]:
-    """The five runs of notebooks 04-06, keyed "resnet-10c" and so on (trained if missing; loaded
-    in a second when `train_all` or the notebooks trained them): notebook 10 looks inside them."""
+def _folder_arguments(job: dict) -> dict:
+    """The arguments of `run_folder` among a `fit` job's."""
+    keys = ("name", "n_classes", "profile", "seed", "data", "spec_augment", "group")
+    return {key: job[key] for key in keys if key in job}
+
+
+def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: int = 0) -> dict[int, dict[str, Run]]:
+    """The runs of notebooks 04-06 by training seed, each keyed "resnet-10c" and so on (trained if
+    missing; loaded in a second when `train_all` trained them)."""
     profile = get_profile(profile)
-    sets = _notebook_sets(index, profile, seed)
-    return {f"{name}-{n}c": fit(name, n, sets[n], profile, seed, progress=False) for name, n in NOTEBOOK_RUNS}
+    sets = _notebook_sets(index, profile, data_seed)
+    return {seed: {f"{name}-{n}c": fit(name, n, sets[n], profile, seed, progress=False, group=seed_group(seed))
+                   for name, n in NOTEBOOK_RUNS} for seed in profile.train.seeds}
 
 
-def _notebook_sets(index: pd.DataFrame, profile: Profile, seed: int) -> dict[int, TrainingSet]:
-    return {n: training_set(index, n, profile, seed=seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})}
+def _notebook_sets(index: pd.DataFrame, profile: Profile, data_seed: int) -> dict[int, TrainingSet]:
+    return {n: training_set(index, n, profile, seed=data_seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})}
 
 
-def train_and_evaluate(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",
-                       seed: int = 0, augmentations=tuple(augment.OFFLINE_METHODS)) -> tuple[Run, pd.DataFrame]:
-    """Train `name` on the training split (plus `augmentations`) and predict the evaluation split."""
-    data = training_set(index, n_classes, profile, augmentations, seed)
-    run = fit(name, n_classes, data, profile, seed)
-    return run, predict(run.model, index[index["split"] == "evaluate"], n_classes, profile)
+def run_predictions(run: Run, index: pd.DataFrame, profile: str | Profile) -> pd.DataFrame:
+    """The run's predictions of the evaluation split of `index` (`predict`), computed once and
+    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again."""
+    evaluation = index[index["split"] == "evaluate"]
+    path = run.folder / PREDICTIONS
+    if path.is_file():
+        stored = pd.read_csv(path)
+        if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
+            return stored
+    predictions = predict(run.model, evaluation, run.n_classes, profile)
+    with atomic_path(path) as temporary:
+        predictions.to_csv(temporary, index=False, float_format="%.6f")
+    return predictions
+
+
+def seed_predictions(index: pd.DataFrame, profile: str | Profile, n_classes: int,
+                     data_seed: int = 0) -> dict[int, dict[str, pd.DataFrame]]:
+    """The evaluation predictions of the `n_classes` models of notebooks 04-06, by training seed
+    and model name (notebooks 07, 08, 10, 11 read them through `tables.load_models`)."""
+    profile = get_profile(profile)
+    runs = notebook_runs(index, profile, data_seed)
+    return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
+                   for name, n in NOTEBOOK_RUNS if n == n_classes} for seed, by_name in runs.items()}
+
+
+def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",
+               data_seed: int = 0) -> dict[int, tuple[Run, pd.DataFrame]]:
+    """One model of notebooks 04-06 under every training seed, trained if missing, with its
+    evaluation predictions, by seed (notebooks 04-06)."""
+    profile = get_profile(profile)
+    data = training_set(index, n_classes, profile, seed=data_seed)
+    runs = {seed: fit(name, n_classes, data, profile, seed, group=seed_group(seed)) for seed in profile.train.seeds}
+    return {seed: (run, run_predictions(run, index, profile)) for seed, run in runs.items()}

@@ -12,50 +12,72 @@ from asclib import ablation, train
 from asclib.config import AblationConfig
 
 
-def _results(gains: dict[str, list[float]]) -> pd.DataFrame:
-    """Results of three seeds whose every column equals 50 plus the row's gain of that seed."""
-    rows = []
+CLIPS = 100  # per device, on devices a and s4
+
+
+def _runs(gains: dict[str, list[int]]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(results, correct) of runs whose accuracy on each device is 50 plus the row's gain of that
+    seed (points): the first 50 + gain clips of each device are right."""
+    devices = np.repeat(["a", "s4"], CLIPS)
+    filenames = pd.Index([f"clip{k:03d}-{d}.wav" for k, d in enumerate(devices)], name="filename")
+    correct, rows = {}, []
     for label, values in gains.items():
         for seed, value in enumerate(values):
-            rows.append({"row": label, "seed": seed, **{c: 50.0 + value for c in ablation.COLUMNS}})
-    return pd.DataFrame(rows)
+            right = np.tile(np.arange(CLIPS) < 50 + value, 2)
+            correct[label, seed] = pd.Series(right, index=filenames)
+            rows.append({"row": label, "seed": seed, **{c: 50.0 + value for c in ablation.COLUMNS
+                                                         if c in ("A", "s4-s6", "overall")}})
+    table = pd.DataFrame(correct)
+    table.insert(0, "device", devices)
+    return pd.DataFrame(rows), table
 
 
 def test_table_and_steps_by_hand():
     labels = list(ablation.ROWS)
-    results = _results({labels[0]: [0, 0, 0], labels[1]: [1, 2, 3], labels[2]: [3.0, 4.1, 4.9]})
+    results, correct = _runs({labels[0]: [0, 0, 0], labels[1]: [1, 2, 3], labels[2]: [3, 4, 5]})
     summary = ablation.table(results)
     assert list(summary.index) == labels[:3]
     assert summary.loc[labels[1], "overall"] == 52.0 and summary.loc[labels[1], "overall std"] == 1.0
     assert list(summary.columns[:2]) == ["A", "A std"]
-    steps = ablation.steps(results)
+    steps = ablation.steps(results, correct, columns=("A", "s4-s6", "overall"))
     first = steps.loc[(labels[1], labels[0], "overall")]
-    half = 4.302653 / np.sqrt(3)  # Student t, 2 degrees of freedom, 95 %
-    assert (first["mean gain"], first["std"], first["seeds"]) == (2.0, 1.0, 3)
-    assert first["low"] == pytest.approx(2 - half, abs=0.01) and first["high"] == pytest.approx(2 + half, abs=0.01)
-    assert not first["beyond seed noise"]  # differences 1, 2, 3: the interval holds zero
-    second = steps.loc[(labels[2], labels[1], "overall")]  # differences 2.0, 2.1, 1.9
-    assert second["mean gain"] == 2.0 and second["beyond seed noise"]
+    assert (first["mean gain"], first["seed std"], first["seeds"]) == (2.0, 1.0, 3)
+    # seeds 1 point apart, and a gain of 1-3 clips in 100 per device: the interval holds zero
+    assert first["low"] < 0 < first["high"] and not first["beyond noise"]
+    assert first["half width"] > 1.96 * np.sqrt(1.0 ** 2 / 3 + second_clip_std(correct, labels[1], labels[0]) ** 2)
+    second = steps.loc[(labels[2], labels[1], "overall")]  # differences 2, 2, 2: no seed spread
+    assert second["mean gain"] == 2.0 and second["seed std"] == 0.0
+    assert second["half width"] == pytest.approx(1.96 * second_clip_std(correct, labels[2], labels[1]), rel=0.02)
     sentences = ablation.describe(steps)
-    assert len(sentences) == 2 and "not distinguishable" in sentences[0] and "a gain" in sentences[1]
+    assert len(sentences) == 2 and "not distinguishable" in sentences[0]
+
+
+def second_clip_std(correct: pd.DataFrame, after: str, before: str) -> float:
+    """The standard deviation of the seed-mean gain (points) that resampling the clips within
+    each device gives, by formula: each device's mean of a 0/1 difference."""
+    difference = np.mean([correct[after, s].to_numpy(float) - correct[before, s].to_numpy(float) for s in range(3)],
+                         axis=0)
+    per_device = [difference[correct["device"] == d] for d in ("a", "s4")]
+    return 100 * np.sqrt(sum(x.var() / len(x) for x in per_device)) / 2
 
 
 def test_steps_pair_by_seed_and_compare_notebook_04s_recipe():
     labels = list(ablation.ROWS)
     gains = {label: [0, 10, 20] for label in labels}  # a seed effect, the same in every row
-    gains[ablation.NOTEBOOK_04_ROW[0]] = [-1, 9, 19]
-    steps = ablation.steps(_results(gains))
-    assert (steps["std"] == 0).all()  # seed effects cancel in the paired differences
+    gains[ablation.NOTEBOOK_04_ROW[0]] = [-5, 5, 15]
+    results, correct = _runs(gains)
+    steps = ablation.steps(results, correct, columns=("A", "s4-s6", "overall"))
+    assert (steps["seed std"] == 0).all()  # seed effects cancel in the paired differences
     last = steps.loc[(labels[-1], ablation.NOTEBOOK_04_ROW[0], "overall")]
-    assert last["mean gain"] == 1.0 and last["beyond seed noise"]
+    assert last["mean gain"] == 5.0 and last["beyond noise"]
 
 
-def test_rows_add_augmentations_in_the_papers_order():
-    chain = list(ablation.ROWS.values())
-    assert chain[0] == ((), False) and chain[1] == ((), True)
-    for (before, _), (after, masked) in zip(chain[1:], chain[2:]):
-        assert set(before) < set(after) and masked
-    assert set(chain[-1][0]) == set(ablation.NOTEBOOK_04_ROW[1][0]) and not ablation.NOTEBOOK_04_ROW[1][1]
+def test_seeds_needed_for_a_narrower_interval():
+    gain = pd.Series({"seeds": 3, "seed std": 2.0, "clip std": 0.3})
+    needed = ablation.seeds_needed(gain, goal=1.5)
+    from asclib import metrics
+    assert metrics.half_width(2.0, 0.3, needed) <= 1.5 < metrics.half_width(2.0, 0.3, needed - 1)
+    assert ablation.seeds_needed(pd.Series({"seeds": 3, "seed std": 1.0, "clip std": 5.0})) is None  # clips alone too wide
 
 
 def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypatch):
@@ -69,13 +91,19 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
                                   augment=dataclasses.replace(TINY.augment, crop_frames=32),
                                   ablation=AblationConfig(seeds=(0, 1), resnet_width=2, epochs=2))
     index = load_index(tiny_corpus, profile)
-    results = ablation.run_all(index, profile, with_notebook_04=False, workers=1)
+    results, correct = ablation.run_all(index, profile, with_notebook_04=False)
     assert list(results["row"]) == [label for label in ablation.ROWS for _ in (0, 1)]
     assert set(ablation.COLUMNS) <= set(results.columns)
+    evaluation = index[index["split"] == "evaluate"]
+    assert list(correct.index) == sorted(evaluation["filename"])
+    assert list(correct.columns[1:]) == [(label, seed) for label in ablation.ROWS for seed in (0, 1)]
+    # the per-clip correctness and the accuracies are the same numbers
+    first = correct[(next(iter(ablation.ROWS)), 0)]
+    assert results.loc[0, "overall"] == round(100 * first.mean(), 1)
     folders = sorted((tmp_path / "runs" / "quick" / ablation.GROUP).iterdir())
     assert len(folders) == len(ablation.ROWS) * 2  # every row and seed is its own run
-    assert all((folder / ablation.PREDICTIONS).is_file() for folder in folders)
+    assert all((folder / train.PREDICTIONS).is_file() for folder in folders)
     stamps = [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]
-    again = ablation.run_all(index, profile, with_notebook_04=False, workers=1)
+    again, _ = ablation.run_all(index, profile, with_notebook_04=False)
     pd.testing.assert_frame_equal(results, again)
     assert stamps == [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]  # nothing retrained

@@ -42,7 +42,7 @@ def test_paper_plan_without_data_uses_the_official_counts_and_exact_sizes(tmp_pa
     # features: training and evaluation clips, two device-A-only and four all-device augmentations
     features = 13_965 + 2_970 + 2 * 10_215 + 4 * 13_965
     assert steps.loc["log-mel features", "disk_bytes"] == features * (128 + 4 * 128 * 431)
-    resnet = steps.loc["train resnet, 10 classes (04_resnet)"]
+    resnet = steps.loc["train resnet, 10 classes, 1 seed(s) (04_resnet)"]
     assert resnet["amount"] == f"1 x {126 * math.ceil((13_965 + 2 * 10_215 + 4 * 13_965) / 32):,} steps"
     assert resnet["disk_bytes"] > 2 * 4 * 12_000_000  # weights and momentum of about 13 M parameters
     text = str(result)

@@ -188,30 +188,6 @@ def test_accuracy_is_the_share_of_argmax_hits_per_device_and_group():
     assert np.isnan(result["s1"]) and np.isnan(result["s1-s3"])
 
 
-def _write_predictions(results, name, rows):
-    folder = results / "quick" / "predictions"
-    folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame(rows).to_csv(folder / f"{name}.csv", index=False)
-
-
-def test_load_predictions_refuses_missing_foreign_and_wrong_class_files(tmp_path, monkeypatch):
-    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path))
-    index = pd.DataFrame({"filename": ["audio/x-a.wav", "audio/y-b.wav", "audio/z-a.wav"],
-                          "split": ["evaluate", "evaluate", "train"]})
-    with pytest.raises(FileNotFoundError, match="notebook 05_fcnn writes it"):
-        train.load_predictions("fcnn", 3, "quick", index)
-    three = {c: 1 / 3 for c in train.classes_of(3)}
-    rows = [{"filename": f, "device": "a", "label": "indoor", **three} for f in ("audio/x-a.wav", "audio/y-b.wav")]
-    _write_predictions(tmp_path, "fcnn-3c", rows)
-    assert len(train.load_predictions("fcnn", 3, "quick", index)) == 2
-    _write_predictions(tmp_path, "fcnn-10c", rows)  # a 3-class table under a 10-class name
-    with pytest.raises(ValueError, match="a 10-class prediction file has"):
-        train.load_predictions("fcnn", 10, "quick", index)
-    _write_predictions(tmp_path, "resnet-3c", rows[:1] + [{**rows[1], "filename": "audio/other-s4.wav"}])
-    with pytest.raises(ValueError, match=r"does not cover the evaluation split.*1 clips not in it.*1 of it missing"):
-        train.load_predictions("resnet", 3, "quick", index)
-
-
 @pytest.mark.parametrize("n_classes", [10, 3])
 def test_training_set_keeps_each_clip_with_its_label_and_its_features(tiny_corpus, tmp_path, monkeypatch, n_classes):
     from asclib import data as asc_data, features
@@ -250,15 +226,19 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
                                   augment=dataclasses.replace(TINY.augment, crop_frames=32))  # 1.5 s clips: 39 frames
     monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("ASC_AUGMENTED_DIR", str(tmp_path / "augmented"))
+    profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train, seeds=(5, 6)))
     index = asc_data.load_index(tiny_corpus, profile)
-    train.train_all(index, profile, seed=5, workers=2)
-    checkpoints = {folder.name.rsplit("-", 1)[0]: torch.load(folder / train.CHECKPOINT, weights_only=False)
-                   for folder in (runs / "quick").iterdir()}
-    assert sorted(checkpoints) == sorted(f"{name}-{n}c" for name, n in train.NOTEBOOK_RUNS)
+    train.train_all(index, profile, data_seed=0, workers=2)
+    checkpoints = {(seed, folder.name.rsplit("-", 1)[0]): torch.load(folder / train.CHECKPOINT, weights_only=False)
+                   for seed in (5, 6) for folder in (runs / "quick" / train.seed_group(seed)).iterdir()}
+    assert sorted(checkpoints) == sorted((seed, f"{name}-{n}c") for name, n in train.NOTEBOOK_RUNS for seed in (5, 6))
     assert all(state["epoch"] == 2 for state in checkpoints.values())
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
-    alone = train.fit("fcnn", 10, train.training_set(index, 10, profile, seed=5), profile, 5, progress=False)
-    assert all(torch.equal(checkpoints["fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
+    alone = train.fit("fcnn", 10, train.training_set(index, 10, profile), profile, 6, progress=False)
+    assert all(torch.equal(checkpoints[6, "fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
+    # each model of an ensemble has its own batch order, and each seed its own
+    orders = {key: state["batches"]["order"] for key, state in checkpoints.items()}
+    assert orders[5, "fcnn-10c"] != orders[5, "fsfcnn-10c"] and orders[5, "fcnn-10c"] != orders[6, "fcnn-10c"]
 
 
 def test_a_run_key_changes_with_the_training_code_not_with_its_prose(data):

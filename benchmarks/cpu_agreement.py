@@ -1,0 +1,102 @@
+"""Benchmark: do the quick tables, and what they conclude, hold on another CPU (issue 17, item 3)?
+
+Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test). Two ways:
+
+    .venv/bin/python benchmarks/cpu_agreement.py --committed
+        compares the tables computed from this machine's runs (trained first if missing: the whole
+        quick training) with the committed `results/quick/tables`, made on another machine;
+    .venv/bin/python benchmarks/cpu_agreement.py --env ATEN_CPU_CAPABILITY=default [--env ...]
+        trains every quick run again in a child process with those variables (other kernels, as
+        another processor would run them), in separate run folders, and compares its tables with
+        those of this machine's default runs.
+
+For every system of Tables 1, 2 (and the one-stage rows of notebook 07) and 3: the overall
+accuracy both ways and its difference; for every stated gain, the verdict both ways (a gain,
+a loss, or not distinguishable: where its 95 % interval over seeds and clips lies). Written to
+`benchmarks/results/cpu_agreement_<label>.csv` (`--label`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import torch
+
+from asclib import config, data, report, synth, tables
+
+TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
+
+
+def fresh_tables() -> dict[str, pd.DataFrame]:
+    """Tables 1-3 from the runs under the current `ASC_RUNS_DIR` (trained if missing)."""
+    prof = config.get_profile("quick")
+    return tables.paper_tables(data.load_index(synth.dataset(prof), prof), prof)
+
+
+def committed_tables() -> dict[str, pd.DataFrame]:
+    folder = config.PROJECT_ROOT / "results" / "quick" / "tables"
+    return {name: pd.read_csv(folder / f"{name}.csv", index_col=0)
+            for name in ("table1", "07_table2_one_stage", "table2", "table3")}
+
+
+def compare(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame], names: tuple[str, str]) -> pd.DataFrame:
+    """One row per (table, system): overall accuracy both ways, their difference, and the
+    verdict of its stated gain both ways (empty where the row states none)."""
+    rows = []
+    for table, old in first.items():
+        new = second[table]
+        for system in [s for s in old.index if not str(s).startswith("paper")]:
+            row = {"table": table, "system": system, names[0]: old.loc[system, "overall"],
+                   names[1]: new.loc[system, "overall"]}
+            row["difference"] = round(row[names[1]] - row[names[0]], 2)
+            if "gain low" in old and pd.notna(old.loc[system, "gain low"]):
+                row[f"verdict {names[0]}"] = tables.verdict(old.loc[system, "gain low"], old.loc[system, "gain high"])
+                row[f"verdict {names[1]}"] = tables.verdict(new.loc[system, "gain low"], new.loc[system, "gain high"])
+            rows.append(row)
+    out = pd.DataFrame(rows).set_index(["table", "system"])
+    stated = out[f"verdict {names[0]}"].notna()
+    out["same verdict"] = (out[f"verdict {names[0]}"] == out[f"verdict {names[1]}"]).where(stated)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    way = parser.add_mutually_exclusive_group(required=True)
+    way.add_argument("--committed", action="store_true", help="this machine's runs against the committed tables")
+    way.add_argument("--env", action="append", metavar="NAME=VALUE", help="train again with this variable set")
+    parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
+    args = parser.parse_args()
+    machine = f"{report.cpu_model()} ({platform.machine()}, torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
+    if args.committed:
+        names, label = ("committed", "here"), args.label or "committed"
+        first, second = committed_tables(), fresh_tables()
+    else:
+        settings = dict(item.split("=", 1) for item in args.env)
+        names, label = ("default", "variables"), args.label or "_".join(f"{k}-{v}" for k, v in settings.items())
+        first = fresh_tables()
+        with tempfile.TemporaryDirectory() as scratch:
+            environment = {**os.environ, **settings, "ASC_RUNS_DIR": str(Path(scratch) / "runs")}
+            subprocess.run(TRAIN_EVERYTHING, env=environment, check=True)
+            os.environ["ASC_RUNS_DIR"] = environment["ASC_RUNS_DIR"]
+            second = fresh_tables()
+        print(f"variables of the second training: {settings}")
+    table = compare(first, second, names)
+    out = Path(__file__).parent / "results" / f"cpu_agreement_{label}.csv"
+    table.to_csv(out)
+    print(f"machine: {machine}\n")
+    print(table.to_string())
+    stated = table["same verdict"].dropna()
+    print(f"\nlargest overall difference {table['difference'].abs().max():.2f} points "
+          f"(median {table['difference'].abs().median():.2f}); {int(stated.sum())} of {len(stated)} verdicts the same")
+    print(f"written to {out}")
+
+
+if __name__ == "__main__":
+    main()
