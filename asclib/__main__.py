@@ -69,6 +69,8 @@ def _smoke_options(command: argparse.ArgumentParser) -> None:
     smoke.add_argument("--steps-per-epoch", type=int, metavar="S", help="training steps per epoch")
     smoke.add_argument("--batch-size", type=int, metavar="B", help="batch size (departs from the recipe's 32; "
                        "a mixup step draws 2 x B training clips)")
+    smoke.add_argument("--seeds", type=int, metavar="K", help="train only the first K training seeds of the "
+                       "five models and of the ablation")
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -79,7 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
         raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")
     if args.command in ("reproduce", "train"):  # for this process and every notebook kernel and worker it starts
-        reduce_training(args.epochs, args.steps_per_epoch, args.batch_size)
+        reduce_training(args.epochs, args.steps_per_epoch, args.batch_size, args.seeds)
     if args.command == "reproduce" and args.dry_run:
         from asclib.plan import plan
 

@@ -165,16 +165,17 @@ _PROFILES = {
         features=FeatureConfig(n_fft=1024, hop_length=512, n_mels=40, fmin=0.0, fmax=8_000.0),
         # 118 frames after deltas (paper 423): crop and masks keep the paper's proportions
         augment=AugmentConfig(crop_frames=112, freq_mask_max=4, time_mask_max=11, rir_count=12),
-        # narrow networks on 40 mel bins, the FCNNs trained twice as long as the ResNets, as in
-        # the paper (126 and 254 epochs): the ResNets 30 epochs (1,140 steps, four cosine cycles),
-        # the FCNNs 62; the loss still falls (notebooks 04-06, benchmarks/plateau.py)
+        # narrow networks on 40 mel bins, every model 14 epochs (532 steps, three cosine cycles;
+        # the paper trains the FCNNs twice as long as the ResNets, 254 and 126 epochs): what three
+        # seeds of five models and of the ablation's 18 runs allow in the budget of a 2-core CPU
+        # without AVX-512 (README, "Time and seeds"); the loss still falls (notebooks 04-06)
         models=ModelConfig(resnet_width=4, resnet_width_3=2, fcnn_filters=(4, 8, 16),
                            fsfcnn_filters=(4, 8, 32, 48), bn_momentum=0.05),
-        # three seeds of every model (one seed of a small network moves by points between CPUs),
-        # paid for with half the epochs of one seed before (README, "Time and seeds")
-        train=TrainConfig(resnet_epochs=30, fcnn_epochs=62, steps_per_epoch=38, seeds=(0, 1, 2)),
-        # 3 seeds x 5 rows of Table 3 fit the budget only with short runs: 14 epochs, width 2
-        ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=2, epochs=14),
+        # three seeds of every model (one seed of a small network moves by points between CPUs)
+        train=TrainConfig(resnet_epochs=14, fcnn_epochs=14, steps_per_epoch=38, seeds=(0, 1, 2)),
+        # 3 seeds x 6 rows of Table 3 fit the budget only with short runs: 6 epochs, width 2
+        # (notebook 09 measures what Table 2's ResNet budget would cost)
+        ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=2, epochs=6),
     ),
     "paper": Profile(
         name="paper",
@@ -204,15 +205,17 @@ SMOKE_SUFFIX = "-smoke"  # runs/<profile>-smoke/, results/<profile>-smoke/: a sh
 
 
 def reduce_training(epochs: int | None = None, steps_per_epoch: int | None = None,
-                    batch_size: int | None = None) -> dict:
+                    batch_size: int | None = None, seeds: int | None = None) -> dict:
     """Shorten every training of this process and of the processes it starts (notebook kernels,
     training workers) for a smoke run, by setting `ASC_TRAINING_OVERRIDES`; with no argument,
     unset it (the profile's own recipe). `epochs` replaces the epochs of the five models and of
     the ablation's runs; `steps_per_epoch` and `batch_size` those of `profile.train` (a mixup
-    step draws 2 x batch_size clips). Feature sizes and model widths never change. Returns the
+    step draws 2 x batch_size clips); `seeds` keeps only the first that many training seeds of
+    the models and of the ablation. Feature sizes and model widths never change. Returns the
     overrides now in force."""
     chosen = _checked({key: value for key, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch),
-                                                     ("batch_size", batch_size)) if value is not None})
+                                                     ("batch_size", batch_size), ("seeds", seeds))
+                       if value is not None})
     if chosen:
         os.environ[TRAINING_OVERRIDES_VARIABLE] = json.dumps(chosen, sort_keys=True)
     else:
@@ -234,7 +237,7 @@ def training_overrides() -> dict:
 
 def _checked(overrides: dict) -> dict:
     """`overrides` if every key is known and every value fits; otherwise a ValueError naming it."""
-    known = sorted({key for _, key in _OVERRIDDEN})
+    known = sorted({key for _, key in _OVERRIDDEN} | {"seeds"})
     unknown = sorted(set(overrides) - set(known))
     if unknown:
         raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(known)}")
@@ -270,9 +273,11 @@ def _shortened(profile: Profile, overrides: dict) -> Profile:
     if not overrides:
         return profile
     recipe = {field: overrides[key] for field, key in _OVERRIDDEN if key in overrides}
+    kept = overrides.get("seeds")  # None keeps every seed
     return dataclasses.replace(
-        profile, train=dataclasses.replace(profile.train, **recipe),
-        ablation=dataclasses.replace(profile.ablation, epochs=overrides.get("epochs", profile.ablation.epochs)))
+        profile, train=dataclasses.replace(profile.train, **recipe, seeds=profile.train.seeds[:kept]),
+        ablation=dataclasses.replace(profile.ablation, epochs=overrides.get("epochs", profile.ablation.epochs),
+                                     seeds=profile.ablation.seeds[:kept]))
 
 
 @dataclass(frozen=True)

@@ -76,6 +76,17 @@ def test_a_smoke_run_shortens_every_training_and_nothing_else(monkeypatch):
     assert reduce_training() == {} and get_profile("paper") == recipe and paths("paper") == recipe_paths
 
 
+def test_a_smoke_run_can_keep_only_the_first_training_seeds(monkeypatch):
+    monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
+    recipe = get_profile("quick")
+    assert len(recipe.train.seeds) > 1 and len(recipe.ablation.seeds) > 1
+    assert reduce_training(epochs=2, seeds=1) == {"epochs": 2, "seeds": 1}
+    smoke = get_profile("quick")
+    assert (smoke.train.seeds, smoke.ablation.seeds) == (recipe.train.seeds[:1], recipe.ablation.seeds[:1])
+    assert dataclasses.replace(smoke.train, seeds=recipe.train.seeds, resnet_epochs=recipe.train.resnet_epochs,
+                               fcnn_epochs=recipe.train.fcnn_epochs) == recipe.train
+
+
 @pytest.mark.parametrize("overrides, message", [
     ({"epochs": 3}, r"epochs=3 \(--epochs\): a run must end at the bottom of a cosine cycle, i\.e\. after 2, 6, 14"),
     ({"epochs": 1}, r"epochs=1 \(--epochs\)"),
@@ -89,7 +100,7 @@ def test_shortened_training_refuses_what_the_recipe_cannot_be(overrides, message
 
 
 @pytest.mark.parametrize("value, message", [
-    ('{"epochs": 2, "seeds": 1}', "unknown training override.s. seeds: expected batch_size, epochs, steps_per_epoch"),
+    ('{"epochs": 2, "width": 1}', "unknown training override.s. width: expected batch_size, epochs, seeds, steps_per_epoch"),
     ('{"steps_per_epoch": "1"}', r"steps_per_epoch='1' \(--steps-per-epoch\)"),
     ("epochs=2", "ASC_TRAINING_OVERRIDES='epochs=2' is not JSON"),
     ("[2]", "expected a JSON object"),

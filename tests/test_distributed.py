@@ -18,7 +18,12 @@ import torch
 from asclib import distributed, train
 from test_train import QUICK, TINY_TRAINING
 
-RTOL = 1e-4  # relative: floating-point rounding of split sums, a few steps at learning rate 0.1
+# Relative: the two processes sum each gradient in another order, so their float32 rounding
+# differs (1e-7 after one step) and training at learning rate 0.1 amplifies it step by step; on a
+# 2-core EPYC without AVX-512 the sixth loss of the ResNet drifted by 1.2e-4 (CI, 2026-12-04).
+# Statistics and dropout masks per share (the bug these tests guard against) move the losses by
+# about 1e-1, so 1e-3 still separates the two by two orders of magnitude (test below).
+RTOL = 1e-3
 ATOL = 1e-6
 
 
@@ -111,7 +116,8 @@ def _same(a: dict, b: dict) -> None:
     assert np.allclose(_losses(a), _losses(b), rtol=RTOL, atol=ATOL)
     assert a["model"].keys() == b["model"].keys()  # no DDP `module.` prefixes
     for key, value in a["model"].items():
-        assert torch.allclose(value.double(), b["model"][key].double(), rtol=RTOL, atol=ATOL), key
+        scale = value.double().abs().max().item()  # a weight near zero drifts with its tensor's scale
+        assert torch.allclose(value.double(), b["model"][key].double(), rtol=RTOL, atol=ATOL + RTOL * scale), key
     assert a["rng"] == b["rng"] and a["batches"] == b["batches"] and torch.equal(a["torch_rng"], b["torch_rng"])
 
 
