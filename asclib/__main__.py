@@ -93,13 +93,12 @@ def _run(args: argparse.Namespace) -> int:
                              args.skip_bad_files)
         print(f"manifest written to {manifest}")
     elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
-        from asclib import ablation, distributed, synth, train
+        from asclib import distributed, runs, synth
         from asclib.data import load_index
 
         with distributed.rank_zero_first():  # one process generates a missing corpus
             index = load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile)
-            extra = ablation.jobs(index, args.profile)
-        train.train_all(index, args.profile, args.seed, also=extra)
+        runs.prepare(index, args.profile, args.seed)
         distributed.finish()
     elif args.command == "predict":
         from pathlib import Path

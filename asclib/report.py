@@ -3,8 +3,8 @@
 `save_table` and `save_figure` write a notebook's results under `results/<profile>/` (tables
 as CSV and Markdown, figures as PNG), each atomically.
 
-`reproduce(profile)` first trains the models of notebooks 04-06 side by side
-(`train.train_all`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
+`reproduce(profile)` first trains the runs of notebooks 04-06 and 09 side by side and
+predicts their evaluation clips (`runs.prepare`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
 `quick` profile the executed notebooks replace the committed ones (their outputs are what
 readers see on GitHub); for any other profile, and for a smoke run (training shortened by
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asclib import ablation, synth, train
+from asclib import runs, synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
@@ -141,9 +141,9 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     if any(notebook.stem in (*train.NOTEBOOK_OF.values(), "09_ablation") for notebook in selected):
-        print("training the runs of notebooks 04-06 and 09 first, side by side", flush=True)
+        print("training the runs of notebooks 04-06 and 09 first, side by side, then their predictions", flush=True)
         index = load_index(synth.dataset(name, data_dir, seed), name)
-        train.train_all(index, name, seed, also=ablation.jobs(index, name))
+        runs.prepare(index, name, seed)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name
