@@ -25,7 +25,7 @@ import pandas as pd
 import soundfile as sf
 from scipy import signal
 
-from asclib import features
+from asclib import features, kernels
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
@@ -331,7 +331,8 @@ def generate_offline(index: pd.DataFrame, profile: str | Profile, method: str, s
     sources = _sources(index, method)
     settings = {"method": method, "seed": seed, "audio": config_hash(profile.audio),
                 "augment": config_hash(profile.augment),
-                "sources": config_hash(sorted(sources["filename"])), "code": _code_hash()}
+                "sources": config_hash(sorted(sources["filename"])), "kernels": kernels.settings(),
+                "code": _code_hash()}
     if folder_is_current(out_dir, settings, MANIFEST, "asclib.augment"):
         return out_dir
     context = _context(index, profile, method, seed)

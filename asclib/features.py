@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 from scipy import fft, signal
 
+from asclib import kernels
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import load_audio  # at import, so forked workers inherit it instead of each importing pandas
 from asclib.files import atomic_path, raise_if_disk_full
@@ -192,7 +193,8 @@ def input_frames(profile: str | Profile) -> int:
 def cache_folder(profile: str | Profile) -> Path:
     """Where the scaled log-mels of this feature configuration are cached."""
     profile = get_profile(profile)
-    key = config_hash({"audio": config_hash(profile.audio), "features": config_hash(profile.features)})
+    key = config_hash({"audio": config_hash(profile.audio), "features": config_hash(profile.features),
+                       "kernels": kernels.settings()})
     return paths(profile).cache / "features" / key
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asclib import runs, synth, train
+from asclib import kernels, runs, synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
@@ -241,6 +241,7 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         # float, which a short training run amplifies (README, "How far results move")
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "training_threads": train.TRAIN_THREADS,
+        "cpu_kernel_caps": kernels.settings(),
         "packages": installed_packages(),
         "notebook_seconds": {**previous, **timings},
         "files": files,

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from asclib import devices, scenes
+from asclib import devices, kernels, scenes
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import DEVICES, MINOR_TRAINING_DEVICES, SCENES
 from asclib.files import atomic_path, folder_is_current
@@ -119,7 +119,7 @@ def _render_location(task: tuple) -> list[dict]:
 
 def _settings(profile: Profile, seed: int) -> dict:
     return {"profile": profile.name, "seed": seed, "audio": config_hash(profile.audio),
-            "corpus": config_hash(profile.corpus), "code": code_hash()}
+            "corpus": config_hash(profile.corpus), "kernels": kernels.settings(), "code": code_hash()}
 
 
 def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 0,

@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import augment, batches, distributed, features, models
+from asclib import augment, batches, distributed, features, kernels, models
 from asclib.config import Profile, config_hash, cycle_ends, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path
@@ -316,7 +316,7 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
                        "models": config_hash(profile.models), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
                        "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
-                       "code": training_code_hash()})
+                       "kernels": kernels.settings(), "code": training_code_hash()})
     return paths(profile).runs / group / f"{name}-{n_classes}c-{key}"
 
 

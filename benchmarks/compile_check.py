@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 
+import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
 import numpy as np
 import torch
 

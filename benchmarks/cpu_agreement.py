@@ -5,15 +5,18 @@ Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test
     .venv/bin/python benchmarks/cpu_agreement.py --committed
         compares the tables computed from this machine's runs (trained first if missing: the whole
         quick training) with the committed `results/quick/tables`, made on another machine;
-    .venv/bin/python benchmarks/cpu_agreement.py --env ATEN_CPU_CAPABILITY=default [--env ...]
+    .venv/bin/python benchmarks/cpu_agreement.py --env ATEN_CPU_CAPABILITY=default [--env ...] [--against committed]
         trains every quick run again in a child process with those variables (other kernels, as
         another processor would run them), in separate run folders, and compares its tables with
-        those of this machine's default runs.
+        those of this machine's default runs (or, `--against committed`, with the committed ones:
+        do capped kernels on this processor give what another processor gave?).
 
 For every system of Tables 1, 2 (and the one-stage rows of notebook 07) and 3: the overall
 accuracy both ways and its difference; for every stated gain, the verdict both ways (a gain,
 a loss, or not distinguishable: where its 95 % interval over seeds and clips lies). Written to
-`benchmarks/results/cpu_agreement_<label>.csv` (`--label`).
+`benchmarks/results/cpu_agreement_<label>.csv` (`--label`). Before the tables, run by run (the
+15 of notebooks 04-06): are the evaluation scores the same to the last stored digit, and if not,
+their largest difference and the share of clips whose predicted class changed.
 """
 
 from __future__ import annotations
@@ -26,10 +29,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
 import pandas as pd
 import torch
 
-from asclib import config, data, report, synth, tables
+from asclib import config, data, report, synth, tables, train
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
@@ -38,6 +42,35 @@ def fresh_tables() -> dict[str, pd.DataFrame]:
     """Tables 1-3 from the runs under the current `ASC_RUNS_DIR` (trained if missing)."""
     prof = config.get_profile("quick")
     return tables.paper_tables(data.load_index(synth.dataset(prof), prof), prof)
+
+
+def fresh_predictions() -> dict[str, pd.DataFrame]:
+    """The stored evaluation predictions of the runs of notebooks 04-06 under the current
+    `ASC_RUNS_DIR`, named as in `results/quick/predictions`."""
+    prof = config.get_profile("quick")
+    index = data.load_index(synth.dataset(prof), prof)
+    return {f"{model}-seed{seed}": table for n in (10, 3)
+            for seed, by_model in train.seed_predictions(index, prof, n).items()
+            for model, table in ((f"{name}-{n}c", t) for name, t in by_model.items())}
+
+
+def committed_predictions() -> dict[str, pd.DataFrame]:
+    folder = config.PROJECT_ROOT / "results" / "quick" / "predictions"
+    return {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+
+
+def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    """One row per run: are its scores equal to the stored digit, their largest absolute
+    difference, and the share (%) of clips whose predicted class differs."""
+    rows = []
+    for run, old in first.items():
+        new = second[run].set_index("filename").loc[old["filename"]].reset_index()
+        classes = [c for c in old.columns if c not in ("filename", "device", "label")]
+        difference = (old[classes].to_numpy() - new[classes].to_numpy())
+        changed = (old[classes].to_numpy().argmax(1) != new[classes].to_numpy().argmax(1)).mean()
+        rows.append({"run": run, "identical": bool((difference == 0).all()),
+                     "largest score difference": abs(difference).max(), "predicted class changed %": round(100 * changed, 2)})
+    return pd.DataFrame(rows).set_index("run")
 
 
 def committed_tables() -> dict[str, pd.DataFrame]:
@@ -71,22 +104,31 @@ def main() -> None:
     way = parser.add_mutually_exclusive_group(required=True)
     way.add_argument("--committed", action="store_true", help="this machine's runs against the committed tables")
     way.add_argument("--env", action="append", metavar="NAME=VALUE", help="train again with this variable set")
+    parser.add_argument("--against", choices=("default", "committed"), default="default",
+                        help="with --env: compare with this machine's default runs or with the committed results")
     parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
     args = parser.parse_args()
     machine = f"{report.cpu_model()} ({platform.machine()}, torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
     if args.committed:
         names, label = ("committed", "here"), args.label or "committed"
         first, second = committed_tables(), fresh_tables()
+        runs = compare_predictions(committed_predictions(), fresh_predictions())
     else:
         settings = dict(item.split("=", 1) for item in args.env)
-        names, label = ("default", "variables"), args.label or "_".join(f"{k}-{v}" for k, v in settings.items())
-        first = fresh_tables()
+        names = (args.against, "variables")
+        label = args.label or "_".join(f"{k}-{v}" for k, v in settings.items()) + (
+            "_vs_committed" if args.against == "committed" else "")
+        first, first_runs = ((committed_tables(), committed_predictions()) if args.against == "committed"
+                             else (fresh_tables(), fresh_predictions()))
         with tempfile.TemporaryDirectory() as scratch:
             environment = {**os.environ, **settings, "ASC_RUNS_DIR": str(Path(scratch) / "runs")}
             subprocess.run(TRAIN_EVERYTHING, env=environment, check=True)
             os.environ["ASC_RUNS_DIR"] = environment["ASC_RUNS_DIR"]
             second = fresh_tables()
+            runs = compare_predictions(first_runs, fresh_predictions())
         print(f"variables of the second training: {settings}")
+    print(runs.to_string(), "\n")
+    print(f"{int(runs['identical'].sum())} of {len(runs)} runs give the same evaluation scores\n")
     table = compare(first, second, names)
     out = Path(__file__).parent / "results" / f"cpu_agreement_{label}.csv"
     table.to_csv(out)

@@ -27,6 +27,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
 import numpy as np
 import torch
 

@@ -17,6 +17,7 @@ import dataclasses
 import os
 import tempfile
 
+import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
 import numpy as np
 import pandas as pd
 

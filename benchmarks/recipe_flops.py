@@ -19,6 +19,7 @@ import argparse
 import re
 from pathlib import Path
 
+import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
 import pandas as pd
 import torch
 

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 from typing import NoReturn
 
+import asclib  # noqa: F401  first: it caps the CPU code paths before numpy loads (asclib.kernels)
 import numpy as np
 import pytest
 import soundfile as sf

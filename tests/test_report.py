@@ -11,7 +11,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from asclib import report
+from asclib import kernels, report
 from asclib.config import TRAINING_OVERRIDES_VARIABLE, reduce_training
 from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
 from conftest import write_layout
@@ -52,6 +52,7 @@ def test_manifest_records_the_cpu_its_kernels_and_every_package(tmp_path, monkey
     path = report.write_manifest("quick", {"seed": 0}, {"01_data.ipynb": 1.0}, "abc")
     manifest = json.loads(path.read_text())
     assert manifest["torch_cpu_capability"] and "cpu" in manifest
+    assert manifest["cpu_kernel_caps"] == kernels.settings()
     assert manifest["packages"]["torch"].startswith("2.13.0") and "numpy" in manifest["packages"]
 
 

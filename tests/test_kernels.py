@@ -1,0 +1,75 @@
+"""asclib.kernels: importing asclib caps every numerical library at its AVX2 code path, so that
+x86-64 CPUs train the same bits (issue 17, item 3)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from asclib import kernels, train
+from asclib.config import PROJECT_ROOT, get_profile
+
+HASWELL = {"avx2", "fma", "bmi2", "f16c", "avx512f"}
+
+
+def test_pin_sets_every_cap_on_an_avx2_cpu():
+    environ = {}
+    kernels.pin(environ, HASWELL)
+    assert environ == kernels.AVX2_CAPS
+
+
+def test_pin_keeps_what_the_user_set():
+    environ = {"ATEN_CPU_CAPABILITY": "default"}
+    kernels.pin(environ, HASWELL)
+    assert environ["ATEN_CPU_CAPABILITY"] == "default"
+    assert environ["ONEDNN_MAX_CPU_ISA"] == "AVX2"
+
+
+@pytest.mark.parametrize("environ, flags", [({kernels.OPT_OUT: "1"}, HASWELL),  # opted out
+                                            ({}, {"sse4_2", "avx"}),  # no AVX2: the caps would fault
+                                            ({}, set())])  # flags unreadable (not Linux)
+def test_pin_leaves_the_libraries_alone(environ, flags):
+    before = dict(environ)
+    kernels.pin(environ, flags)
+    assert environ == before
+
+
+def test_cpu_flags_reads_the_first_cpu(tmp_path):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu avx2 fma\n\nprocessor\t: 1\nflags\t\t: fpu\n")
+    assert kernels.cpu_flags(cpuinfo) == {"fpu", "avx2", "fma"}
+    assert kernels.cpu_flags(tmp_path / "absent") == set()
+
+
+def _libraries_in_a_fresh_process(environ: dict) -> dict:
+    """The code paths numpy and torch chose in a new interpreter that imports asclib first."""
+    probe = ("import asclib, json, numpy, torch\n"
+             "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
+             "print(json.dumps({'torch': torch.backends.cpu.get_cpu_capability(), 'numpy_avx512': f['X86_V4']}))")
+    done = subprocess.run([sys.executable, "-c", probe], env=environ, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def test_importing_asclib_caps_numpy_and_torch_at_avx2():
+    if not kernels.NEEDED_FLAGS <= kernels.cpu_flags():
+        pytest.skip("this CPU has no AVX2: asclib leaves its libraries alone")
+    clean = {name: value for name, value in os.environ.items() if name not in kernels.AVX2_CAPS}
+    assert _libraries_in_a_fresh_process(clean) == {"torch": "AVX2", "numpy_avx512": False}
+    if "avx512f" in kernels.cpu_flags():  # only here can the opt-out show the native paths
+        native = _libraries_in_a_fresh_process({**clean, kernels.OPT_OUT: "1"})
+        assert native == {"torch": "AVX512", "numpy_avx512": True}
+
+
+def test_the_caps_are_part_of_every_run_key(monkeypatch):
+    """A run trained on other code paths is never reused as if it were capped."""
+    profile = get_profile("quick")
+    data = train.TrainingSet(np.zeros((0, 1, 1), np.float32), np.zeros(0, np.int64), "clips")
+    capped = train.run_folder("fcnn", 10, profile, 0, data)
+    monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
+    assert train.run_folder("fcnn", 10, profile, 0, data) != capped
