@@ -33,7 +33,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import config, data, report, synth, tables, train
+from asclib import config, data, kernels, report, synth, tables, train
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
@@ -108,7 +108,8 @@ def main() -> None:
                         help="with --env: compare with this machine's default runs or with the committed results")
     parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
     args = parser.parse_args()
-    machine = f"{report.cpu_model()} ({platform.machine()}, torch CPU capability {torch.backends.cpu.get_cpu_capability()})"
+    machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
+               f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
     if args.committed:
         names, label = ("committed", "here"), args.label or "committed"
         first, second = committed_tables(), fresh_tables()
