@@ -122,8 +122,6 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     A smoke run's reductions (`config.reduce_training`, in force before the call) reach every
     notebook and training through the environment and are recorded in the manifest.
     """
-    import papermill
-
     name = get_profile(profile).name
     results = paths(name).results
     in_place = name == "quick" and not training_overrides()  # the committed notebooks and README
@@ -151,16 +149,70 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         start = time.perf_counter()
         with atomic_path(target) as temporary:
             ours = {**parameters, **{k: v for k, v in (extra or {}).items() if k in declared[notebook]}}
-            papermill.execute_notebook(
-                str(notebook), str(temporary), parameters=ours, kernel_name="python3",
-                cwd=str(NOTEBOOK_DIR), progress_bar=True,
-            )
-            _drop_run_metadata(temporary)
+            execute(notebook, temporary, ours)
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
     if in_place:
         update_readme(name)
     return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
+
+
+def execute(notebook: Path, target: Path, parameters: dict) -> None:
+    """Run `notebook` with `parameters` (papermill) into `target`, then write the values that ran
+    into its `parameters` cell in place of papermill's added cell (`fold_parameters`) and drop
+    what changes from run to run (`_drop_run_metadata`)."""
+    import nbformat
+    import papermill
+
+    papermill.execute_notebook(str(notebook), str(target), parameters=parameters, kernel_name="python3",
+                               cwd=str(notebook.parent), progress_bar=True)
+    executed = nbformat.read(target, as_version=4)
+    fold_parameters(executed)
+    nbformat.write(executed, target)
+    _drop_run_metadata(target)
+
+
+def fold_parameters(notebook) -> None:
+    """Move the values of papermill's `injected-parameters` cell into the `parameters` cell, each
+    on its own line (comment kept), and delete the injected cell: a reader who edits the
+    parameters cell of a committed notebook and runs it gets what they wrote, not the injected
+    values again. A value the parameters cell does not assign is added at its end."""
+    import ast
+
+    tagged = lambda tag: [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
+    injected, declared = tagged("injected-parameters"), tagged("parameters")
+    if not injected:
+        return
+    if len(injected) > 1 or len(declared) != 1:
+        raise ValueError(f"expected one 'parameters' and one 'injected-parameters' cell, found "
+                         f"{len(declared)} and {len(injected)}")
+    source = injected[0].source
+    values = {node.targets[0].id: ast.get_source_segment(source, node.value)
+              for node in ast.parse(source).body if isinstance(node, ast.Assign)}
+    lines = declared[0].source.splitlines()
+    for number, line in enumerate(lines):
+        statement = _one_line_assignment(line)
+        if statement is None or statement.targets[0].id not in values:
+            continue
+        name, end = statement.targets[0].id, statement.value.end_col_offset
+        comment = line[line.index("#", end):] if "#" in line[end:] else ""
+        code = f"{name} = {values.pop(name)}"
+        lines[number] = code.ljust(max(len(line) - len(comment), len(code) + 1)) + comment if comment else code
+    lines += [f"{name} = {value}" for name, value in values.items()]
+    declared[0].source = "\n".join(lines)
+    notebook.cells.remove(injected[0])
+
+
+def _one_line_assignment(line: str):
+    """`name = value` on this one line as an ast.Assign, else None."""
+    import ast
+
+    try:
+        body = ast.parse(line).body
+    except SyntaxError:  # a line of a longer statement
+        return None
+    simple = body and isinstance(body[0], ast.Assign) and isinstance(body[0].targets[0], ast.Name)
+    return body[0] if simple else None
 
 
 def _drop_run_metadata(path: Path) -> None:

@@ -93,3 +93,49 @@ def test_a_smoke_run_writes_apart_and_records_its_reductions(tmp_path, monkeypat
     assert json.loads(manifest.read_text())["training_overrides"] == {"epochs": 2, "steps_per_epoch": 1}
     assert (manifest.parent / "notebooks" / "01_data.ipynb").is_file()  # not the committed notebook
     assert all(Path(target).is_relative_to(tmp_path) for target in targets)
+
+
+def test_committed_notebooks_carry_no_injected_parameters_cell():
+    """Papermill's added cell would set a reader's edited parameters back on every run."""
+    import nbformat
+
+    for path in report.notebooks():
+        tags = [tag for cell in nbformat.read(path, as_version=4).cells for tag in cell.metadata.get("tags", [])]
+        assert "injected-parameters" not in tags, path.name
+        assert tags.count("parameters") == 1, path.name
+
+
+def test_fold_parameters_writes_the_values_that_ran_into_the_parameters_cell():
+    import nbformat
+
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [
+        nbformat.v4.new_code_cell('profile = "quick"   # which profile\nshape = {\n    "a": 1}\nseed = 0',
+                                  metadata={"tags": ["parameters"]}),
+        nbformat.v4.new_code_cell('# Parameters\nprofile = "paper"\nseed = 0\nextra = [1, 2]\n',
+                                  metadata={"tags": ["injected-parameters"]}),
+        nbformat.v4.new_code_cell("print(profile)")]
+    report.fold_parameters(notebook)
+    assert [cell.source for cell in notebook.cells] == [
+        'profile = "paper"   # which profile\nshape = {\n    "a": 1}\nseed = 0\nextra = [1, 2]', "print(profile)"]
+
+
+def test_editing_the_parameters_cell_of_an_executed_notebook_changes_what_it_runs(tmp_path):
+    """Executed as `reproduce` does, then edited by a reader and run again top to bottom."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    source = tmp_path / "probe.ipynb"
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell('word = "default"  # what to print', metadata={"tags": ["parameters"]}),
+                      nbformat.v4.new_code_cell("print(word)")]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, source)
+    executed = tmp_path / "executed.ipynb"
+    report.execute(source, executed, {"word": "injected"})
+    ran = nbformat.read(executed, as_version=4)
+    assert ran.cells[-1].outputs[0]["text"] == "injected\n"
+
+    ran.cells[0].source = ran.cells[0].source.replace('"injected"', '"edited"')
+    NotebookClient(ran, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    assert ran.cells[-1].outputs[0]["text"] == "edited\n"
