@@ -16,6 +16,7 @@ parameters, a smoke run's reductions, the run time of each notebook and a hash o
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import platform
@@ -168,8 +169,8 @@ def execute(notebook: Path, target: Path, parameters: dict) -> None:
                                cwd=str(notebook.parent), progress_bar=True)
     executed = nbformat.read(target, as_version=4)
     fold_parameters(executed)
+    _drop_run_metadata(executed)
     nbformat.write(executed, target)
-    _drop_run_metadata(target)
 
 
 def fold_parameters(notebook) -> None:
@@ -177,8 +178,6 @@ def fold_parameters(notebook) -> None:
     on its own line (comment kept), and delete the injected cell: a reader who edits the
     parameters cell of a committed notebook and runs it gets what they wrote, not the injected
     values again. A value the parameters cell does not assign is added at its end."""
-    import ast
-
     tagged = lambda tag: [cell for cell in notebook.cells if tag in cell.metadata.get("tags", [])]
     injected, declared = tagged("injected-parameters"), tagged("parameters")
     if not injected:
@@ -194,10 +193,9 @@ def fold_parameters(notebook) -> None:
         statement = _one_line_assignment(line)
         if statement is None or statement.targets[0].id not in values:
             continue
-        name, end = statement.targets[0].id, statement.value.end_col_offset
-        comment = line[line.index("#", end):] if "#" in line[end:] else ""
-        code = f"{name} = {values.pop(name)}"
-        lines[number] = code.ljust(max(len(line) - len(comment), len(code) + 1)) + comment if comment else code
+        name = statement.targets[0].id
+        code, comment_at = f"{name} = {values.pop(name)}", line.find("#", statement.value.end_col_offset)
+        lines[number] = code if comment_at < 0 else code.ljust(max(comment_at, len(code) + 1)) + line[comment_at:]
     lines += [f"{name} = {value}" for name, value in values.items()]
     declared[0].source = "\n".join(lines)
     notebook.cells.remove(injected[0])
@@ -205,8 +203,6 @@ def fold_parameters(notebook) -> None:
 
 def _one_line_assignment(line: str):
     """`name = value` on this one line as an ast.Assign, else None."""
-    import ast
-
     try:
         body = ast.parse(line).body
     except SyntaxError:  # a line of a longer statement
@@ -215,13 +211,10 @@ def _one_line_assignment(line: str):
     return body[0] if simple else None
 
 
-def _drop_run_metadata(path: Path) -> None:
+def _drop_run_metadata(notebook) -> None:
     """Remove what changes from run to run without changing a result (times, temporary paths,
     random cell and widget ids, progress-bar widgets that GitHub cannot show), so that
     re-running a notebook leaves a clean git diff when its results are the same."""
-    import nbformat
-
-    notebook = nbformat.read(path, as_version=4)
     run = notebook.metadata.get("papermill", {})
     for key in ("start_time", "end_time", "duration", "input_path", "output_path", "exception"):
         run.pop(key, None)
@@ -233,7 +226,6 @@ def _drop_run_metadata(path: Path) -> None:
         if cell.cell_type == "code":
             cell.outputs = [output for output in cell.outputs
                             if "application/vnd.jupyter.widget-view+json" not in output.get("data", {})]
-    nbformat.write(notebook, path)
 
 
 def _git_commit() -> str:

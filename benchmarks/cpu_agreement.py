@@ -49,9 +49,9 @@ def fresh_predictions() -> dict[str, pd.DataFrame]:
     `ASC_RUNS_DIR`, named as in `results/quick/predictions`."""
     prof = config.get_profile("quick")
     index = data.load_index(synth.dataset(prof), prof)
-    return {f"{model}-seed{seed}": table for n in (10, 3)
+    return {f"{name}-{n}c-seed{seed}": table for n in (10, 3)
             for seed, by_model in train.seed_predictions(index, prof, n).items()
-            for model, table in ((f"{name}-{n}c", t) for name, t in by_model.items())}
+            for name, table in by_model.items()}
 
 
 def committed_predictions() -> dict[str, pd.DataFrame]:
@@ -66,8 +66,9 @@ def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.Dat
     for run, old in first.items():
         new = second[run].set_index("filename").loc[old["filename"]].reset_index()
         classes = [c for c in old.columns if c not in ("filename", "device", "label")]
-        difference = (old[classes].to_numpy() - new[classes].to_numpy())
-        changed = (old[classes].to_numpy().argmax(1) != new[classes].to_numpy().argmax(1)).mean()
+        before, after = old[classes].to_numpy(), new[classes].to_numpy()
+        difference = before - after
+        changed = (before.argmax(1) != after.argmax(1)).mean()
         rows.append({"run": run, "identical": bool((difference == 0).all()),
                      "largest score difference": abs(difference).max(), "predicted class changed %": round(100 * changed, 2)})
     return pd.DataFrame(rows).set_index("run")
