@@ -15,12 +15,11 @@ run's evaluation predictions are stored in its run folder, so re-running costs s
 
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
 
-from asclib import metrics, train
+from asclib import architectures, metrics, train
 from asclib.config import Profile, get_profile
 from asclib.data import DEVICE_GROUPS
 
@@ -42,9 +41,8 @@ HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that 
 def budget(profile: str | Profile) -> Profile:
     """The profile with the ablation's ResNet width and epochs: what every row is trained with."""
     profile = get_profile(profile)
-    return dataclasses.replace(
-        profile, models=dataclasses.replace(profile.models, resnet_width=profile.ablation.resnet_width),
-        train=dataclasses.replace(profile.train, resnet_epochs=profile.ablation.epochs))
+    return architectures.resized(profile, {("resnet", 10): profile.ablation.resnet_width},
+                                 {"resnet": profile.ablation.epochs})
 
 
 def rows(with_notebook_04: bool = True) -> dict:

@@ -41,20 +41,20 @@ import pandas as pd
 import torch
 from torch import nn
 
-from asclib import features, metrics, models
+from asclib import architectures, features, metrics, models
 from asclib.config import Profile
 
-METHODS = ("cam", "gradcam")
-SUPPORTED = "asclib.models.ResNet, FCNN and FsFCNN"
+METHODS = architectures.CAM_METHODS
 
 
 def default_method(model: nn.Module) -> str:
-    """The method `maps` uses when none is asked: "cam" for the ResNet (the paper's maps),
-    "gradcam" for the FCNN and fsFCNN (their class maps are coarse)."""
-    if not isinstance(model, (models.ResNet, models.FCNN)):
-        raise ValueError(f"no class activation maps for a {type(model).__name__}: supported models are "
-                         f"{SUPPORTED} (methods {', '.join(METHODS)})")
-    return "cam" if isinstance(model, models.ResNet) else "gradcam"
+    """The method `maps` uses when none is asked: its architecture's (`architectures`): "cam"
+    for the ResNet (the paper's maps), "gradcam" for the FCNN and fsFCNN (their class maps are
+    coarse). A model of no registered architecture is refused."""
+    try:
+        return architectures.of_model(model).cam
+    except ValueError as error:
+        raise ValueError(f"no class activation maps: {error} (methods {', '.join(METHODS)})") from None
 
 
 def maps(model: nn.Module, inputs, classes=None, method: str | None = None, *, layer: str | None = None) -> np.ndarray:

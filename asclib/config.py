@@ -96,12 +96,11 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Widths of the three CNNs (spec section 4). `paper`: the reference's exact widths."""
+    """Sizes of the networks (spec section 4). `widths` holds (architecture, class count, width)
+    for every registered architecture: `get_profile` fills it in from the registry
+    (`architectures.resolved`; `paper`: the reference's exact widths)."""
 
-    resnet_width: int  # nf of the 10-class ResNet (channels of the first stack)
-    resnet_width_3: int  # nf of the 3-class ResNet
-    fcnn_filters: tuple[int, int, int]  # multiplied by the 3 input channels inside the FCNN
-    fsfcnn_filters: tuple[int, int, int, int]
+    widths: tuple = ()
     # Weight of a new batch in BatchNorm's running statistics. Keras's default (0.99 kept, i.e.
     # 0.01 new) averages over about 100 steps, nothing next to the reference's 275,000 steps; a
     # quick run has a few hundred steps, where 10 % of the initial statistics would survive
@@ -118,15 +117,13 @@ class TrainConfig:
     about twice. Epoch counts end at the bottom of a cosine cycle (2, 6, 14, ..., 126, 254).
     """
 
-    resnet_epochs: int
-    fcnn_epochs: int  # also the fsFCNN's
+    epochs: tuple = ()  # (architecture, epochs) of every registered one (`architectures.resolved`)
     steps_per_epoch: int | None = None
     batch_size: int = 32
     lr_max: float = 0.1
     lr_min: float = 1e-5
     momentum: float = 0.9
-    resnet_weight_decay: float = 2e-3  # Keras l2(1e-3) on conv kernels = 2e-3 on their gradient
-    keras_decay: float = 1e-6  # Keras SGD `decay`: lr / (1 + decay * step); 0 for the fsFCNN
+    keras_decay: float = 1e-6  # Keras SGD `decay`: lr / (1 + decay * step), where the architecture has it
     # Training seeds of the models of notebooks 04-06: Tables 1 and 2 are means over them, each
     # ensemble and two-stage system formed within one seed (tables.py). A seed sets the initial
     # weights, the batch order and the online augmentations; the corpus keeps its own seed.
@@ -165,14 +162,10 @@ _PROFILES = {
         features=FeatureConfig(n_fft=1024, hop_length=512, n_mels=40, fmin=0.0, fmax=8_000.0),
         # 118 frames after deltas (paper 423): crop and masks keep the paper's proportions
         augment=AugmentConfig(crop_frames=112, freq_mask_max=4, time_mask_max=11, rir_count=12),
-        # narrow networks on 40 mel bins, every model 14 epochs (532 steps, three cosine cycles;
-        # the paper trains the FCNNs twice as long as the ResNets, 254 and 126 epochs): what three
-        # seeds of five models and of the ablation's 18 runs allow in the budget of a 2-core CPU
-        # without AVX-512 (README, "Time and seeds"); the loss still falls (notebooks 04-06)
-        models=ModelConfig(resnet_width=4, resnet_width_3=2, fcnn_filters=(4, 8, 16),
-                           fsfcnn_filters=(4, 8, 32, 48), bn_momentum=0.05),
+        # narrow networks (widths and epochs: asclib/architectures.py) on 40 mel bins
+        models=ModelConfig(bn_momentum=0.05),
         # three seeds of every model (one seed of a small network moves by points between CPUs)
-        train=TrainConfig(resnet_epochs=14, fcnn_epochs=14, steps_per_epoch=38, seeds=(0, 1, 2)),
+        train=TrainConfig(steps_per_epoch=38, seeds=(0, 1, 2)),
         # 3 seeds x 6 rows of Table 3 fit the budget only with short runs: 6 epochs, width 2
         # (notebook 09 measures what Table 2's ResNet budget would cost)
         ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=2, epochs=6),
@@ -182,22 +175,24 @@ _PROFILES = {
         audio=AudioConfig(sample_rate=44_100, clip_seconds=10.0, subtype="PCM_24"),
         features=FeatureConfig(n_fft=2048, hop_length=1024, n_mels=128, fmin=0.0, fmax=22_050.0),
         augment=AugmentConfig(crop_frames=400, freq_mask_max=12, time_mask_max=39),
-        models=ModelConfig(resnet_width=48, resnet_width_3=24, fcnn_filters=(48, 96, 192),
-                           fsfcnn_filters=(48, 96, 512, 768)),
-        train=TrainConfig(resnet_epochs=126, fcnn_epochs=254),
+        models=ModelConfig(),
+        train=TrainConfig(),
         ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=48, epochs=126),
     ),
 }
 
 
 def get_profile(name: str | Profile) -> Profile:
-    """Return the frozen config of profile `name` ("quick" or "paper"), its training shortened by
+    """Return the frozen config of profile `name` ("quick" or "paper") with the sizes of every
+    registered architecture (`architectures.resolved`), its training shortened by
     `ASC_TRAINING_OVERRIDES` when that is set (`reduce_training`); a Profile passes through."""
+    from asclib import architectures
+
     if isinstance(name, Profile):
         return name
     if name not in _PROFILES:
         raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
-    return _shortened(_PROFILES[name], training_overrides())
+    return _shortened(architectures.resolved(_PROFILES[name]), training_overrides())
 
 
 TRAINING_OVERRIDES_VARIABLE = "ASC_TRAINING_OVERRIDES"
@@ -237,10 +232,9 @@ def training_overrides() -> dict:
 
 def _checked(overrides: dict) -> dict:
     """`overrides` if every key is known and every value fits; otherwise a ValueError naming it."""
-    known = sorted({key for _, key in _OVERRIDDEN} | {"seeds"})
-    unknown = sorted(set(overrides) - set(known))
+    unknown = sorted(set(overrides) - set(_KNOWN_OVERRIDES))
     if unknown:
-        raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(known)}")
+        raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(_KNOWN_OVERRIDES)}")
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"training override {key}={value!r} (--{key.replace('_', '-')}): "
@@ -263,15 +257,18 @@ def cycle_ends(epochs: int) -> list[int]:
     return ends
 
 
-# TrainConfig field <- override key (`training_overrides`)
-_OVERRIDDEN = (("resnet_epochs", "epochs"), ("fcnn_epochs", "epochs"), ("steps_per_epoch", "steps_per_epoch"),
-               ("batch_size", "batch_size"))
+# TrainConfig field <- override key (`training_overrides`); "epochs" replaces every architecture's
+_OVERRIDDEN = (("steps_per_epoch", "steps_per_epoch"), ("batch_size", "batch_size"))
+_KNOWN_OVERRIDES = ("batch_size", "epochs", "seeds", "steps_per_epoch")
 
 
 def _shortened(profile: Profile, overrides: dict) -> Profile:
-    """`profile` with the training lengths of `overrides` (`training_overrides`)."""
+    """`profile` (resolved) with the training lengths of `overrides` (`training_overrides`)."""
     if not overrides:
         return profile
+    from asclib import architectures
+
+    profile = architectures.resized(profile, epochs=overrides.get("epochs"))
     recipe = {field: overrides[key] for field, key in _OVERRIDDEN if key in overrides}
     kept = overrides.get("seeds")  # None keeps every seed
     return dataclasses.replace(

@@ -1,6 +1,7 @@
 """The paper's three CNNs (section 2.2; spec section 4): ResNet, FCNN and fsFCNN (notebooks 04-06).
 
-`build(name, n_classes, profile)` returns a torch module that maps network inputs
+Each class, called as `Model(n_classes, width, n_mels)` (`architectures.build`, which also
+initialises it), is a torch module that maps network inputs
 (batch, 3, mel bands, frames) to class logits; softmax is applied outside. Keras conventions
 that change the arithmetic are followed (spec appendix A): BatchNorm with eps 1e-3 and
 momentum 0.01 (Keras 0.99), non-affine BatchNorms where the reference has `learn_bn=False`, no
@@ -16,11 +17,6 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from asclib.config import Profile, get_profile
-
-MODEL_NAMES = ("resnet", "fcnn", "fsfcnn")
-CLASS_COUNTS = (10, 3)
 
 
 def _bn(channels: int, affine: bool = True) -> nn.BatchNorm2d:
@@ -227,8 +223,10 @@ def check_inputs(x: torch.Tensor, n_mels: int) -> torch.Tensor:
     return x
 
 
-def _initialise(model: nn.Module) -> None:
-    """Keras he_normal: truncated normal, std sqrt(2 / fan_in), cut at two std; zero biases."""
+def initialise(model: nn.Module, bn_momentum: float) -> None:
+    """Keras he_normal: truncated normal, std sqrt(2 / fan_in), cut at two std; zero biases; and
+    the profile's BatchNorm momentum (`config.ModelConfig.bn_momentum`). `architectures.build`
+    calls it on every new model."""
     for module in model.modules():
         if isinstance(module, (nn.Conv2d, nn.Linear)):
             fan_in = module.weight[0].numel()
@@ -236,27 +234,9 @@ def _initialise(model: nn.Module) -> None:
             nn.init.trunc_normal_(module.weight, std=std, a=-2 * std, b=2 * std)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
-
-
-def build(name: str, n_classes: int, profile: str | Profile = "quick") -> nn.Module:
-    """A freshly initialised `name` ("resnet", "fcnn", "fsfcnn") for `n_classes` (10 or 3)."""
-    profile = get_profile(profile)
-    if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model {name!r}: expected one of {MODEL_NAMES}")
-    if n_classes not in CLASS_COUNTS:
-        raise ValueError(f"unsupported class count {n_classes}: the paper's classifiers have {CLASS_COUNTS} classes")
-    widths, n_mels = profile.models, profile.features.n_mels
-    if name == "resnet":
-        model = ResNet(n_classes, widths.resnet_width if n_classes == 10 else widths.resnet_width_3, n_mels)
-    elif name == "fcnn":
-        model = FCNN(n_classes, widths.fcnn_filters, n_mels)
-    else:
-        model = FsFCNN(n_classes, widths.fsfcnn_filters, n_mels)
-    _initialise(model)
     for module in model.modules():
         if isinstance(module, nn.BatchNorm2d):
-            module.momentum = widths.bn_momentum
-    return model
+            module.momentum = bn_momentum
 
 
 def count_parameters(model: nn.Module) -> int:

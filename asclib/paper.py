@@ -42,10 +42,9 @@ def table_3() -> pd.DataFrame:
                         index=[f"paper, real data ({row})" for row in TABLE_3])
 
 
-def reference_row(system: str, n_classes: int = 10) -> pd.DataFrame:
-    """The paper's accuracy for `system` as one labelled row (groups the paper did not report: NaN)."""
-    if n_classes == 10:
-        values = dict(zip(GROUPS, TABLE_2[system]))
-    else:
-        values = {"overall": TABLE_1[system]}
-    return pd.DataFrame([values], index=[f"paper, real data ({system})"])
+def reference_rows(systems, n_classes: int = 10) -> list[pd.DataFrame]:
+    """The paper's accuracy for each of `systems` that it reports, one labelled row each (groups
+    it did not report: NaN); a system it does not have (an architecture added here) gets none."""
+    reported = TABLE_2 if n_classes == 10 else TABLE_1
+    return [pd.DataFrame([dict(zip(GROUPS, reported[system])) if n_classes == 10 else {"overall": reported[system]}],
+                         index=[f"paper, real data ({system})"]) for system in systems if system in reported]

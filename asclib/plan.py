@@ -150,9 +150,9 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
 
 def _trainings(profile: Profile) -> list[tuple[str, int, Profile]]:
     """Every model the pipeline trains, with the profile it is trained with."""
-    from asclib import ablation, train
+    from asclib import ablation, architectures
 
-    return [(name, n, profile) for name, n in train.NOTEBOOK_RUNS] + [("resnet", 10, ablation.budget(profile))]
+    return [(name, n, profile) for name, n in architectures.notebook_runs()] + [("resnet", 10, ablation.budget(profile))]
 
 
 def _training_seconds(name: str, n_classes: int, profile: Profile, runs: Path) -> tuple[float, float]:
@@ -240,7 +240,7 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
     """The steps `python -m asclib reproduce` would run for `profile` on `data_dir`, with what
     each writes, its disk space and its estimated time (from `measure`, unless `timings` are
     given). Nothing is written outside a scratch folder; the corpus is not generated."""
-    from asclib import ablation, augment, train
+    from asclib import ablation, architectures, augment, train
     from asclib.features import frame_count
 
     profile = get_profile(profile)
@@ -280,21 +280,22 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
         """Add the row of `runs` runs of a model; return each run's seconds."""
         seen = int(train_clips.sum()) + sum(sources[m] for m in methods)
         per_epoch = train.steps_per_epoch(sized, seen)
-        steps = train.epochs_of(name, sized) * per_epoch
+        steps = architectures.epochs(name, sized) * per_epoch
         run = steps * timings.step[(name, n_classes, sized.models)]
         add(label, folders.runs, f"{runs} x {steps:,} steps", runs * _checkpoint_bytes(name, n_classes, sized, steps),
             runs * run)
         return [run] * runs
 
     seeds = len(profile.train.seeds)
-    notebook_runs = [run for name, n in train.NOTEBOOK_RUNS
-                     for run in trainings(f"train {name}, {n} classes, {seeds} seed(s) ({train.NOTEBOOK_OF[name]})",
+    notebook_runs = [run for name, n in architectures.notebook_runs()
+                     for run in trainings(f"train {name}, {n} classes, {seeds} seed(s) ({architectures.get(name).notebook})",
                                           name, n, profile, sources, seeds)]
     budget, seeds = ablation.budget(profile), profile.ablation.seeds
     ablation_runs = [run for label, (methods, _) in ablation.rows().items()
                      for run in trainings(f"ablation: {label}, {len(seeds)} seeds (09)", "resnet", 10, budget,
                                           methods, len(seeds))]
-    forward = (len(profile.train.seeds) * sum(timings.forward[(name, n, profile.models)] for name, n in train.NOTEBOOK_RUNS)
+    forward = (len(profile.train.seeds) * sum(timings.forward[(name, n, profile.models)]
+                                              for name, n in architectures.notebook_runs())
                + len(ablation_runs) * timings.forward[("resnet", 10, budget.models)])
     add("notebooks: predictions, fusion, tables, figures", folders.results,
         f"{evaluate:,} clips x {len(notebook_runs) + len(ablation_runs)} runs", 0, evaluate * forward)
@@ -355,10 +356,10 @@ def _model_bytes(name: str, n_classes: int, profile: Profile) -> int:
     on PyTorch's meta device, which allocates and initialises nothing."""
     import torch
 
-    from asclib import models
+    from asclib import architectures
 
     with torch.device("meta"):
-        model = models.build(name, n_classes, profile)
+        model = architectures.build(name, n_classes, profile)
     return (sum(t.numel() * t.element_size() for t in model.state_dict().values())
             + sum(p.numel() * p.element_size() for p in model.parameters()))
 

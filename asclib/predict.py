@@ -38,7 +38,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from asclib import features, fusion, models, train
+from asclib import architectures, features, fusion, train
 from asclib.config import Profile, config_hash, get_profile
 from asclib.data import COARSE_CLASSES, READ_ERRORS, SCENES, AudioError, AudioFormatWarning, load_audio
 
@@ -58,7 +58,7 @@ class TrainedRun:
 
     @property
     def finished(self) -> bool:
-        return self.epochs >= train.epochs_of(self.name, self.profile)
+        return self.epochs >= architectures.epochs(self.name, self.profile)
 
 
 @dataclass
@@ -88,8 +88,14 @@ def stored_profile(state: dict, path: str | Path) -> Profile:
 
 
 def _check_profile(run: TrainedRun, expected: Profile, sections: tuple[str, ...]) -> None:
-    """Refuse a run whose profile differs from `expected` in name or in one of `sections`."""
-    differing = [s for s in sections if config_hash(getattr(run.profile, s)) != config_hash(getattr(expected, s))]
+    """Refuse a run whose profile differs from `expected` in name or in one of `sections`
+    ("models": the run's own architecture's sizes only)."""
+    def key(profile: Profile, section: str) -> str:
+        if section == "models":
+            return architectures.size_key(run.name, run.n_classes, profile)
+        return config_hash(getattr(profile, section))
+
+    differing = [s for s in sections if key(run.profile, s) != key(expected, s)]
     if run.profile.name != expected.name or differing:
         other = f" with other {', '.join(differing)} settings" if differing else ""
         raise train.CheckpointError(f"{run.folder} was trained with the {run.profile.name} profile{other}; "
@@ -101,7 +107,7 @@ def _load(folder: Path) -> TrainedRun:
     state = train.read_checkpoint(path)
     profile = stored_profile(state, path)
     name, n_classes = state["metadata"]["name"], state["metadata"]["classes"]
-    model = models.build(name, n_classes, profile)
+    model = architectures.build(name, n_classes, profile)
     model.load_state_dict(state["model"])
     return TrainedRun(folder, name, n_classes, profile, model.eval(), state["epoch"])
 
@@ -127,7 +133,7 @@ def find_runs(locations, profile: str | Profile | None = None) -> list[TrainedRu
         run = _load(folder)
         if not run.finished:
             raise train.CheckpointError(f"{folder} has trained {run.epochs} of its "
-                                        f"{train.epochs_of(run.name, run.profile)} epochs: finish it or leave it out")
+                                        f"{architectures.epochs(run.name, run.profile)} epochs: finish it or leave it out")
         runs.append(run)
     for folder in dict.fromkeys(f for f in scanned if f not in named):
         run = _load(folder)
@@ -135,9 +141,10 @@ def find_runs(locations, profile: str | Profile | None = None) -> list[TrainedRu
             runs.append(run)
         else:
             warnings.warn(f"{folder} skipped: it has trained {run.epochs} of its "
-                          f"{train.epochs_of(run.name, run.profile)} epochs", RunSkippedWarning, stacklevel=2)
+                          f"{architectures.epochs(run.name, run.profile)} epochs", RunSkippedWarning, stacklevel=2)
     _check_choice(runs, set(named), profile)
-    return sorted(runs, key=lambda run: (-run.n_classes, models.MODEL_NAMES.index(run.name), str(run.folder)))
+    order = list(architectures.REGISTRY)
+    return sorted(runs, key=lambda run: (-run.n_classes, order.index(run.name), str(run.folder)))
 
 
 def _check_choice(runs: list[TrainedRun], named: set[Path], profile: str | Profile | None) -> None:
@@ -148,7 +155,7 @@ def _check_choice(runs: list[TrainedRun], named: set[Path], profile: str | Profi
             raise ValueError(f"{len(same)} finished {key[1]}-class {key[0]} runs found: "
                              f"{', '.join(map(str, same))}; name the run folders to use with --runs "
                              "(every run named is used)")
-    for n_classes in models.CLASS_COUNTS:
+    for n_classes in architectures.CLASS_COUNTS:
         if not any(run.n_classes == n_classes for run in runs):
             raise ValueError(f"no finished {n_classes}-class run among {len(runs)} found: the two-stage "
                              "fusion needs at least one 10-class and one 3-class run")
@@ -237,7 +244,7 @@ def save_cams(prediction: Prediction, runs: list[TrainedRun], folder: str | Path
     from asclib.files import atomic_path
 
     profile, written = runs[0].profile, []
-    first = {n: next(run for run in runs if run.n_classes == n) for n in models.CLASS_COUNTS}
+    first = {n: next(run for run in runs if run.n_classes == n) for n in architectures.CLASS_COUNTS}
     for file, scene, coarse in prediction.table[["file", "scene", "coarse"]].itertuples(index=False):
         with warnings.catch_warnings():  # `classify` reported the conversions already
             warnings.simplefilter("ignore", AudioFormatWarning)

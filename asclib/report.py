@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from asclib import kernels, runs, synth, train
+from asclib import architectures, kernels, runs, synth, train
 from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
@@ -139,7 +139,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
                   results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
-    if any(notebook.stem in (*train.NOTEBOOK_OF.values(), "09_ablation") for notebook in selected):
+    trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | {"09_ablation"}
+    if any(notebook.stem in trainers for notebook in selected):
         print("training the runs of notebooks 04-06 and 09 first, side by side, then their predictions", flush=True)
         index = load_index(synth.dataset(name, data_dir, seed), name)
         runs.prepare(index, name, seed)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asclib import ablation, fusion, metrics, paper, plots, train
+from asclib import ablation, architectures, fusion, metrics, paper, plots, train
 from asclib.config import Profile, get_profile
 
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
@@ -36,7 +36,6 @@ def load_models(profile: Profile, index: pd.DataFrame, n_classes: int, data_seed
     return tables, fusion.truth(first[name], f"{name}-{n_classes}c")
 
 
-TITLES = {"resnet": "ResNet", "fcnn": "FCNN", "fsfcnn": "fsFCNN"}
 MEAN, SPREAD = "mean over seeds", "seed std"  # the last two rows of a model's accuracy table
 
 
@@ -59,7 +58,7 @@ class ModelResults:
 
     @property
     def title(self) -> str:
-        return f"{TITLES.get(self.name, self.name)}, {self.n_classes} classes"
+        return f"{architectures.get(self.name).title}, {self.n_classes} classes"
 
     def curves(self):
         """The training curves of the first seed (the others look alike: see `training`)."""
@@ -79,7 +78,7 @@ class ModelResults:
         summary = pd.concat([seeds, seeds.mean().to_frame(MEAN).T.round(1),
                              seeds.std(ddof=1).to_frame(SPREAD).T.round(2)])
         metrics.check_plausible(summary.loc[[MEAN]], self.n_classes)
-        return pd.concat([summary, paper.reference_row(self.name, self.n_classes)])
+        return pd.concat([summary, *paper.reference_rows([self.name], self.n_classes)])
 
     def confusion(self):
         """Confusion counts on the evaluation split, summed over the seeds."""
@@ -158,7 +157,7 @@ def ensemble_table(models: BySeed, truth: pd.DataFrame, n_classes: int, n_resamp
     metrics.check_plausible(rows, n_classes)
     members = sorted(next(iter(models.values())), key=lambda name: -rows.loc[name, "overall"])
     gain_table = gains(systems, truth, [("ensemble", member) for member in members], n_resamples, seed)
-    references = [paper.reference_row(name, n_classes) for name in rows.index]
+    references = paper.reference_rows(rows.index, n_classes)
     return pd.concat([with_gains(rows, gain_table), *references]), gain_table
 
 
@@ -191,7 +190,7 @@ def two_stage_table(models10: BySeed, models3: BySeed, truth10: pd.DataFrame, n_
     rows = accuracy_rows(systems, truth10)
     metrics.check_plausible(rows, 10)
     gain_table = gains(systems, truth10, pairs, n_resamples, seed)
-    references = [paper.reference_row(name) for name in paper.TABLE_2]
+    references = paper.reference_rows(paper.TABLE_2)
     return pd.concat([with_gains(rows, gain_table), *references]), gain_table, systems, pairs
 
 

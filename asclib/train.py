@@ -37,7 +37,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import augment, batches, distributed, features, kernels, models
+from asclib import architectures, augment, batches, distributed, features, kernels, models
 from asclib.config import Profile, config_hash, cycle_ends, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path
@@ -48,12 +48,9 @@ CHECKPOINT = "checkpoint.pt"
 # gain much from a second thread, two runs side by side (`train_all`) use two cores better, and
 # one fixed thread count keeps every run bit-identical whether a notebook or `train_all` trains it.
 TRAIN_THREADS = 1
-# The runs of notebooks 04-06 (each under every seed of `profile.train.seeds`), the slowest
-# first: the order `train_all` hands them out.
-NOTEBOOK_RUNS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
 # The modules whose code decides what a training run computes: their hash is part of every run's
 # key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
-TRAINING_CODE = ("augment", "batches", "compand", "distributed", "features", "models", "train")
+TRAINING_CODE = ("architectures", "augment", "batches", "compand", "distributed", "features", "models", "train")
 PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
@@ -71,10 +68,6 @@ def classes_of(n_classes: int) -> tuple[str, ...]:
 
 def target_column(n_classes: int) -> str:
     return "scene" if n_classes == 10 else "coarse"
-
-
-def epochs_of(name: str, profile: Profile) -> int:
-    return profile.train.resnet_epochs if name == "resnet" else profile.train.fcnn_epochs
 
 
 def steps_per_epoch(profile: Profile, n_clips: int) -> int:
@@ -173,7 +166,7 @@ class KerasSGD(torch.optim.Optimizer):
 
 def _optimizer(model: torch.nn.Module, name: str, profile: Profile) -> KerasSGD:
     config = profile.train
-    decay = config.resnet_weight_decay if name == "resnet" else 0.0
+    decay = architectures.get(name).weight_decay
     kernels = [p for m in model.modules() if isinstance(m, torch.nn.Conv2d) for p in m.parameters(recurse=False)]
     kernel_ids = {id(p) for p in kernels}
     others = [p for p in model.parameters() if id(p) not in kernel_ids]
@@ -301,19 +294,20 @@ def _clear_out_of_memory(name: str, n_classes: int, profile: Profile, share: sli
 
 
 def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
-    """Whether a run masks its batches: the reference's choice (the FCNNs, not the ResNet) unless
-    `spec_augment` says otherwise (the ablation of notebook 09 trains the ResNet with it)."""
-    return name != "resnet" if spec_augment is None else bool(spec_augment)
+    """Whether a run masks its batches: the reference's choice for the architecture (the FCNNs,
+    not the ResNet) unless `spec_augment` says otherwise (the ablation of notebook 09 trains the
+    ResNet with it)."""
+    return architectures.get(name).spec_augment if spec_augment is None else bool(spec_augment)
 
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
                spec_augment: bool | None = None, group: str = "", precision: str = "fp32") -> Path:
-    epochs = epochs_of(name, profile)  # the other model's epochs do not change this run
-    recipe = dataclasses.replace(profile.train, resnet_epochs=epochs, fcnn_epochs=epochs)
+    # only this model's sizes: another architecture's width or epochs do not change this run
+    recipe = dataclasses.replace(profile.train, epochs=architectures.epochs(name, profile))
     mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
     key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
                        "spec_augment": uses_spec_augment(name, spec_augment),
-                       "models": config_hash(profile.models), "train": config_hash(recipe),
+                       "models": architectures.size_key(name, n_classes, profile), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
                        "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
                        "kernels": kernels.settings(), "code": training_code_hash()})
@@ -321,7 +315,8 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
 
 
 def _metadata(name: str, n_classes: int, profile: Profile) -> dict:
-    return {"name": name, "classes": n_classes, "profile": profile.name, "models": config_hash(profile.models),
+    return {"name": name, "classes": n_classes, "profile": profile.name,
+            "models": architectures.size_key(name, n_classes, profile),
             "features": config_hash(profile.features)}
 
 
@@ -376,22 +371,23 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     folder = run_folder(name, n_classes, profile, seed, data, spec_augment, group, precision)
     masked = uses_spec_augment(name, spec_augment)
     folder.mkdir(parents=True, exist_ok=True)
-    epochs = epochs_of(name, profile)
+    architecture = architectures.get(name)
+    epochs = architectures.epochs(name, profile)
     steps = steps_per_epoch(profile, len(data.labels))
-    keras_decay = 0.0 if name == "fsfcnn" else profile.train.keras_decay
+    keras_decay = profile.train.keras_decay if architecture.keras_decay else 0.0
     share = ctx.share(profile.train.batch_size)
 
     torch.manual_seed(seed)
     # channels-last: faster convolutions on GPUs, the same arithmetic; not faster on every CPU
     # (0.78-0.98x on a 2-core AMD EPYC without AVX-512; README, "Time and seeds")
     channels_last = device.type == "cuda"
-    model = models.build(name, n_classes, profile).to(device)
+    model = architectures.build(name, n_classes, profile).to(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
-    rng = np.random.default_rng([seed, models.MODEL_NAMES.index(name), n_classes])
+    rng = np.random.default_rng([seed, architecture.seed_id, n_classes])
     # each model its own batch order, so that the members of an ensemble see different mixup pairs
     order = MixupBatches(len(data.labels), profile.train.batch_size,
-                         np.random.default_rng([seed, 99, models.MODEL_NAMES.index(name), n_classes]))
+                         np.random.default_rng([seed, 99, architecture.seed_id, n_classes]))
     history, done, seconds, state = [], 0, 0.0, None
     if ctx.rank == 0 and (folder / CHECKPOINT).is_file():
         state = load_checkpoint(folder / CHECKPOINT, name, n_classes, profile)
@@ -525,9 +521,6 @@ def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
     return accuracy_by_device(pd.DataFrame({"device": predictions["device"], "correct": correct}))
 
 
-NOTEBOOK_OF = {"resnet": "04_resnet", "fcnn": "05_fcnn", "fsfcnn": "06_fsfcnn"}  # who trains which model
-
-
 def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profile) -> Path:
     """Write `results/<profile>/predictions/<name>.csv`: a run's predictions for readers and
     other tools (notebooks 04-06 write one per model and seed)."""
@@ -583,7 +576,7 @@ def notebook_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> 
     """The runs of notebooks 04-06 under every training seed, as `fit_many` jobs with their
     training sets (`data_seed`: the seed of the corpus and of its offline augmentations)."""
     jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed, "group": seed_group(seed)}
-            for name, n in NOTEBOOK_RUNS for seed in profile.train.seeds]
+            for name, n in architectures.notebook_runs() for seed in profile.train.seeds]
     return jobs, _notebook_sets(index, profile, data_seed)
 
 
@@ -600,7 +593,7 @@ def train_all(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: 
     sets = {**sets, **extra_sets}
     unique = {run_folder(**{**_folder_arguments(job), "data": sets[job["data"]]}): job
               for job in [*jobs, *extra_jobs]}
-    ordered = sorted(unique.values(), key=lambda job: NOTEBOOK_RUNS.index((job["name"], job["n_classes"])))
+    ordered = sorted(unique.values(), key=lambda job: architectures.notebook_runs().index((job["name"], job["n_classes"])))
     fit_many(ordered, sets, f"training {len(ordered)} runs", workers)
 
 
@@ -616,11 +609,11 @@ def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", data_se
     profile = get_profile(profile)
     sets = _notebook_sets(index, profile, data_seed)
     return {seed: {f"{name}-{n}c": fit(name, n, sets[n], profile, seed, progress=False, group=seed_group(seed))
-                   for name, n in NOTEBOOK_RUNS} for seed in profile.train.seeds}
+                   for name, n in architectures.notebook_runs()} for seed in profile.train.seeds}
 
 
 def _notebook_sets(index: pd.DataFrame, profile: Profile, data_seed: int) -> dict[int, TrainingSet]:
-    return {n: training_set(index, n, profile, seed=data_seed) for n in sorted({n for _, n in NOTEBOOK_RUNS})}
+    return {n: training_set(index, n, profile, seed=data_seed) for n in sorted({n for _, n in architectures.notebook_runs()})}
 
 
 def run_predictions(run: Run, index: pd.DataFrame, profile: str | Profile) -> pd.DataFrame:
@@ -645,7 +638,7 @@ def seed_predictions(index: pd.DataFrame, profile: str | Profile, n_classes: int
     profile = get_profile(profile)
     runs = notebook_runs(index, profile, data_seed)
     return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
-                   for name, n in NOTEBOOK_RUNS if n == n_classes} for seed, by_name in runs.items()}
+                   for name, n in architectures.notebook_runs() if n == n_classes} for seed, by_name in runs.items()}
 
 
 def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",

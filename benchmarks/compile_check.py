@@ -15,13 +15,13 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import numpy as np
 import torch
 
-from asclib import models, train
+from asclib import architectures, train
 from asclib.config import get_profile
 
 
 def measure(name: str, compiled: bool, x: torch.Tensor, y: torch.Tensor) -> str:
     torch.manual_seed(0)
-    model = models.build(name, 10, get_profile("paper")).to(x.device).to(memory_format=torch.channels_last).train()
+    model = architectures.build(name, 10, get_profile("paper")).to(x.device).to(memory_format=torch.channels_last).train()
     optimizer = train._optimizer(model, name, get_profile("paper"))
     network = torch.compile(model) if compiled else model
     start = time.perf_counter()
@@ -42,7 +42,7 @@ def measure(name: str, compiled: bool, x: torch.Tensor, y: torch.Tensor) -> str:
 def main() -> None:
     x = torch.rand(32, 3, 128, 400, device="cuda").contiguous(memory_format=torch.channels_last)
     y = torch.softmax(torch.rand(32, 10, device="cuda"), 1)
-    for name in ("resnet", "fcnn", "fsfcnn"):
+    for name in architectures.REGISTRY:
         for compiled in (False, True):
             print(measure(name, compiled, x, y), flush=True)
 

@@ -31,7 +31,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import numpy as np
 import torch
 
-from asclib import batches, features, models, train
+from asclib import architectures, batches, features, train
 from asclib.config import get_profile
 from models import training_flops  # benchmarks/models.py, beside this script
 
@@ -72,7 +72,7 @@ class Loop:
         self.order = train.MixupBatches(len(log_mels), profile.train.batch_size, np.random.default_rng(1))
         self.channels_last = device.type == "cuda"
         torch.manual_seed(0)
-        model = models.build(name, n_classes, profile).to(device).train()
+        model = architectures.build(name, n_classes, profile).to(device).train()
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
         self.optimizer = train._optimizer(model, name, profile)
@@ -157,7 +157,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--clips", type=int, default=512, help="random clips in the store to draw batches from")
     parser.add_argument("--peak-tflops", type=float, default=None, help="the card's dense bf16 peak, for the share")
-    parser.add_argument("--models", nargs="+", default=[f"{name}-{n}c" for name, n in train.NOTEBOOK_RUNS],
+    parser.add_argument("--models", nargs="+", default=[f"{name}-{n}c" for name, n in architectures.notebook_runs()],
                         help="systems to measure (default: the five of notebooks 04-06)")
     args = parser.parse_args()
     profile, device = get_profile(args.profile), torch.device(args.device)

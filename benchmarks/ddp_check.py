@@ -29,12 +29,11 @@ import numpy as np
 
 
 def _tiny():
-    from asclib.config import ModelConfig, TrainConfig, get_profile
+    from asclib import architectures
+    from asclib.config import get_profile
 
-    quick = get_profile("quick")
-    return dataclasses.replace(
-        quick, models=ModelConfig(resnet_width=2, resnet_width_3=2, fcnn_filters=(2, 2, 4), fsfcnn_filters=(2, 2, 4, 4)),
-        train=TrainConfig(resnet_epochs=2, fcnn_epochs=2, steps_per_epoch=3, batch_size=4))
+    quick = architectures.tiny(get_profile("quick"))
+    return dataclasses.replace(quick, train=dataclasses.replace(quick.train, steps_per_epoch=3, batch_size=4))
 
 
 def _train(rank: int, world: int, port: int, runs: str, name: str, share_gpu: bool) -> None:
@@ -55,7 +54,7 @@ def _train(rank: int, world: int, port: int, runs: str, name: str, share_gpu: bo
                              rng.integers(0, 10, 24), "random clips")
     ctx = distributed.context()
     train.fit(name, 10, data, profile, seed=1, progress=False)
-    trained = distributed.parallel(train.models.build(name, 10, profile).to(ctx.device), ctx)  # as `fit` wraps it
+    trained = distributed.parallel(train.architectures.build(name, 10, profile).to(ctx.device), ctx)  # as `fit` wraps it
     kinds = sorted({type(m).__name__ for m in trained.modules()}
                    & {"SyncBatchNorm", "GlobalBatchNorm", "BatchNorm2d", "Dropout", "GlobalBatchDropout"})
     if rank == 0:

@@ -38,10 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from asclib import features, models, train
+from asclib import architectures, features, models, train
 from asclib.config import get_profile
 
-SYSTEMS = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
 PAPER_TRAINING_CLIPS = 13_965 + 2 * 10_215 + 4 * 13_965
 
 
@@ -59,7 +58,7 @@ def measure(name: str, n_classes: int, profile_name: str, device: str, steps: in
             channels_last: bool, repeats: int, queue) -> None:
     profile = get_profile(profile_name)
     torch.manual_seed(0)
-    model = models.build(name, n_classes, profile).to(device)
+    model = architectures.build(name, n_classes, profile).to(device)
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     optimizer = train._optimizer(model, name, profile)
@@ -103,7 +102,7 @@ def measure(name: str, n_classes: int, profile_name: str, device: str, steps: in
     peak = (torch.cuda.max_memory_allocated() if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     per_epoch = profile.train.steps_per_epoch or int(np.ceil(PAPER_TRAINING_CLIPS / batch))
-    full_steps = train.epochs_of(name, profile) * per_epoch
+    full_steps = architectures.epochs(name, profile) * per_epoch
     train_rates = [batch / s for s in step_seconds]
     inference_rates = [batch / s for s in inference_seconds]
     queue.put({"model": f"{name}-{n_classes}c", "parameters": models.count_parameters(model),
@@ -146,7 +145,7 @@ def main() -> None:
         print(f"{'model':12s} {'params':>11s} {'train samples/s':>26s} {'inference clips/s':>28s} "
               f"{'peak GiB':>9s} {'GFLOP/sample':>12s} {'TFLOP/s':>8s}"
               + (f" {'% peak':>7s}" if args.peak_tflops else "") + f" {'full recipe':>12s}")
-        for name, n_classes in SYSTEMS:
+        for name, n_classes in architectures.notebook_runs():
             queue = context.Queue()
             worker = context.Process(target=measure, args=(name, n_classes, profile, args.device, steps,
                                                            args.bf16, args.channels_last, args.repeats, queue))

@@ -15,37 +15,33 @@ off when it is under `train.PLATEAU_CHANGE` per cent.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 
-from asclib import synth, train
+from asclib import architectures, synth, train
 from asclib.config import get_profile
 from asclib.data import load_index
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", choices=("resnet", "fcnn", "fsfcnn"), default="resnet")
+    parser.add_argument("--model", choices=tuple(architectures.REGISTRY), default="resnet")
     parser.add_argument("--classes", type=int, choices=(10, 3), default=10)
     parser.add_argument("--epochs", type=int, default=126)
     parser.add_argument("--width", type=int, default=None,
-                        help="the ResNet's width (default: the profile's for --classes); trades width for steps")
+                        help="the model's width, if one number (default: the profile's for --classes); trades width for steps")
     args = parser.parse_args()
     if args.epochs not in train.cycle_ends(args.epochs):
         raise SystemExit(f"--epochs {args.epochs} does not end a cosine cycle: use one of {train.cycle_ends(1000)}")
     quick = get_profile("quick")
-    profile = dataclasses.replace(quick, train=dataclasses.replace(quick.train, resnet_epochs=args.epochs,
-                                                                   fcnn_epochs=args.epochs))
-    if args.width is not None:
-        if args.model != "resnet":
-            raise SystemExit("--width applies to the ResNet only")
-        width = "resnet_width" if args.classes == 10 else "resnet_width_3"
-        profile = dataclasses.replace(profile, models=dataclasses.replace(profile.models, **{width: args.width}))
+    if args.width is not None and not isinstance(architectures.width(args.model, args.classes, quick), int):
+        raise SystemExit(f"--width: the {args.model}'s width is not one number")
+    widths = {(args.model, args.classes): args.width} if args.width is not None else {}
+    profile = architectures.resized(quick, widths, args.epochs)
     index = load_index(synth.dataset(profile, None, 0), profile)
     run = train.fit(args.model, args.classes, train.training_set(index, args.classes, profile), profile, 0)
     width = f", width {args.width}" if args.width is not None else ""
     print(f"{args.model}, {args.classes} classes{width}, {args.epochs} epochs ({len(run.history)} steps), "
           f"{run.seconds:.0f} s of training on {train.device_name()}; the profile trains "
-          f"{train.epochs_of(args.model, quick)} epochs")
+          f"{architectures.epochs(args.model, quick)} epochs")
     print(train.plateau_table(run.history).to_string())
     evaluation = index[index["split"] == "evaluate"]  # reported, never used to choose anything
     print(train.accuracy(train.predict(run.model, evaluation, args.classes, profile)).to_string())

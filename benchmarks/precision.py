@@ -13,7 +13,6 @@ temporary folder; nothing in runs/ is touched.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import tempfile
 
@@ -21,7 +20,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import numpy as np
 import pandas as pd
 
-from asclib import synth, train
+from asclib import architectures, synth, train
 from asclib.config import get_profile
 from asclib.data import load_index
 
@@ -43,8 +42,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=14, help="a cosine-cycle end: 2, 6, 14, 30, 62")
     args = parser.parse_args()
     quick = get_profile("quick")
-    profile = dataclasses.replace(quick, train=dataclasses.replace(quick.train, resnet_epochs=args.epochs,
-                                                                  fcnn_epochs=args.epochs))
+    profile = architectures.resized(quick, epochs=args.epochs)
     data = train.training_set(load_index(synth.dataset("quick"), "quick"), 10, "quick")
     print(f"quick profile, {len(data.labels):,} training clips, {args.epochs} epochs of "
           f"{profile.train.steps_per_epoch} steps, seed 0, {train.device_name()}")

@@ -23,7 +23,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import ablation, models
+from asclib import ablation, architectures
 from asclib.augment import OFFLINE_METHODS
 from asclib.config import get_profile
 from asclib.plan import Timings, plan
@@ -33,7 +33,7 @@ from models import training_flops  # benchmarks/models.py, beside this script
 def flops_per_sample(name: str, n_classes: int, profile) -> int:
     from asclib.features import input_frames
 
-    model = models.build(name, n_classes, profile).train()
+    model = architectures.build(name, n_classes, profile).train()
     x = torch.rand(1, 3, profile.features.n_mels, min(profile.augment.crop_frames, input_frames(profile)))
     return training_flops(model, x, torch.full((1, n_classes), 1 / n_classes), torch.autocast("cpu", enabled=False))
 
@@ -72,8 +72,7 @@ def main() -> None:
     profile = get_profile("paper")
     budget = ablation.budget(profile)
     systems = {(name, n, config.models) for name, n, config in
-               [*((name, n, profile) for name, n in (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3),
-                                                    ("fsfcnn", 10))), ("resnet", 10, budget)]}
+               [*((name, n, profile) for name, n in architectures.notebook_runs()), ("resnet", 10, budget)]}
     flops = {key: flops_per_sample(key[0], key[1], profile if key[2] == profile.models else budget) for key in systems}
     peak = args.peak_tflops * 1e12
     training = training_hours(profile, {key: profile.train.batch_size * value / peak for key, value in flops.items()})

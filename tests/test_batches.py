@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from asclib import augment, batches, features, train
+from asclib import architectures, augment, batches, features, train
 from asclib.config import get_profile
 from asclib.files import DiskFullError
 
@@ -61,8 +61,8 @@ def default_precision(monkeypatch):
 
 
 def test_bf16_training_follows_the_float32_loss_curve(data):
-    longer = dataclasses.replace(TINY_TRAINING, train=dataclasses.replace(TINY_TRAINING.train, fcnn_epochs=6,
-                                                                          steps_per_epoch=5))
+    longer = architectures.resized(TINY_TRAINING, epochs={"fcnn": 6})
+    longer = dataclasses.replace(longer, train=dataclasses.replace(longer.train, steps_per_epoch=5))
     fp32 = train.fit("fcnn", 10, data, longer, progress=False)
     bf16 = train.fit("fcnn", 10, data, longer, progress=False, precision="bf16")
     assert bf16.folder != fp32.folder  # another run, never mistaken for the float32 one

@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from asclib import cam, models, plots
+from asclib import architectures, cam, plots
 from asclib.config import get_profile
 
 NAMES = ("resnet", "fcnn", "fsfcnn")
@@ -23,7 +23,7 @@ FRAMES = (80, 112, 118, 150)  # shorter than the quick training crop (112), the 
 
 def _model(name: str) -> nn.Module:
     torch.manual_seed(0)
-    return models.build(name, 10, "quick")
+    return architectures.build(name, 10, "quick")
 
 
 def _probe(name: str) -> nn.Module:
@@ -138,9 +138,9 @@ def test_default_methods():
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("plain", {}, "no class activation maps for a Sequential: supported models are "
-                  "asclib.models.ResNet, FCNN and FsFCNN"),
-    ("plain", {"method": "gradcam"}, "no class activation maps for a Sequential"),
+    ("plain", {}, "no class activation maps: no registered architecture builds a Sequential: "
+                  "asclib.architectures has ResNet, FCNN, FsFCNN"),
+    ("plain", {"method": "gradcam"}, "no class activation maps: no registered architecture builds a Sequential"),
     ("resnet", {"method": "saliency"}, "unknown method 'saliency': expected one of"),
     ("fcnn", {"layer": "body.99"}, "FCNN has no layer 'body.99' for Grad-CAM; choose one of: body, body.0"),
     ("resnet", {"method": "gradcam", "layer": "low.3"}, "ResNet has no layer 'low.3'"),  # half the bands

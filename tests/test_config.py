@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from asclib import architectures
 from asclib.config import (TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, get_profile, paths,
                            reduce_training)
 
@@ -62,7 +63,8 @@ def test_a_smoke_run_shortens_every_training_and_nothing_else(monkeypatch):
     assert reduce_training(epochs=2, steps_per_epoch=1, batch_size=2) == {"epochs": 2, "steps_per_epoch": 1,
                                                                           "batch_size": 2}
     smoke = get_profile("paper")
-    assert (smoke.train.resnet_epochs, smoke.train.fcnn_epochs, smoke.ablation.epochs) == (2, 2, 2)
+    assert {*dict(smoke.train.epochs).values(), smoke.ablation.epochs} == {2}
+    assert dict(smoke.train.epochs).keys() == dict(recipe.train.epochs).keys() == architectures.REGISTRY.keys()
     assert (smoke.train.steps_per_epoch, smoke.train.batch_size) == (1, 2)
     assert config_hash(smoke.train) != config_hash(recipe.train)  # other run keys
     for section in ("audio", "features", "augment", "models", "corpus"):
@@ -83,8 +85,7 @@ def test_a_smoke_run_can_keep_only_the_first_training_seeds(monkeypatch):
     assert reduce_training(epochs=2, seeds=1) == {"epochs": 2, "seeds": 1}
     smoke = get_profile("quick")
     assert (smoke.train.seeds, smoke.ablation.seeds) == (recipe.train.seeds[:1], recipe.ablation.seeds[:1])
-    assert dataclasses.replace(smoke.train, seeds=recipe.train.seeds, resnet_epochs=recipe.train.resnet_epochs,
-                               fcnn_epochs=recipe.train.fcnn_epochs) == recipe.train
+    assert dataclasses.replace(smoke.train, seeds=recipe.train.seeds, epochs=recipe.train.epochs) == recipe.train
 
 
 @pytest.mark.parametrize("overrides, message", [
@@ -96,7 +97,7 @@ def test_shortened_training_refuses_what_the_recipe_cannot_be(overrides, message
     monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
     with pytest.raises(ValueError, match=message):
         reduce_training(**overrides)
-    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and get_profile("paper").train.resnet_epochs == 126
+    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and architectures.epochs("resnet", "paper") == 126
 
 
 @pytest.mark.parametrize("value, message", [

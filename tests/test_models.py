@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from asclib import models
+from asclib import architectures, models
 from asclib.config import get_profile
 
 PAPER_COUNTS = {("resnet", 10): 12_966_444, ("resnet", 3): 3_240_732, ("fcnn", 10): 11_780_329,
@@ -16,12 +16,12 @@ PAPER_COUNTS = {("resnet", 10): 12_966_444, ("resnet", 3): 3_240_732, ("fcnn", 1
 
 @pytest.mark.parametrize("name, classes", PAPER_COUNTS)
 def test_paper_parameter_counts_equal_the_reference(name, classes):
-    assert models.count_parameters(models.build(name, classes, "paper")) == PAPER_COUNTS[(name, classes)]
+    assert models.count_parameters(architectures.build(name, classes, "paper")) == PAPER_COUNTS[(name, classes)]
 
 
 @pytest.mark.parametrize("name, classes, maps", [("resnet", 10, (128, 27)), ("fcnn", 3, (8, 26)), ("fsfcnn", 10, (32, 14))])
 def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
-    model = models.build(name, classes, "paper").eval()
+    model = architectures.build(name, classes, "paper").eval()
     with torch.no_grad():
         x = torch.rand(1, 3, 128, 423)
         assert tuple(model.class_maps(x).shape) == (1, classes, *maps)
@@ -29,21 +29,21 @@ def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
     assert logits.shape == (1, classes) and not torch.allclose(logits.sum(), torch.tensor(1.0))
 
 
-@pytest.mark.parametrize("name", models.MODEL_NAMES)
+@pytest.mark.parametrize("name", architectures.REGISTRY)
 def test_quick_models_run_on_quick_inputs(name):
-    model = models.build(name, 10, "quick")
+    model = architectures.build(name, 10, "quick")
     out = model(torch.rand(4, 3, get_profile("quick").features.n_mels, 112))
     assert out.shape == (4, 10)
     out.sum().backward()
 
 
 def test_keras_conventions():
-    model = models.build("resnet", 10, "paper")
+    model = architectures.build("resnet", 10, "paper")
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(m.eps == 1e-3 and m.momentum == 0.01 for m in norms)
     assert sum(m.affine for m in norms) == 2  # only the two stems' input BatchNorms learn
     assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    fcnn = models.build("fcnn", 10, "paper")
+    fcnn = architectures.build("fcnn", 10, "paper")
     assert sum(not m.affine for m in fcnn.modules() if isinstance(m, torch.nn.BatchNorm2d)) == 2
 
 
@@ -58,7 +58,7 @@ def test_tensorflow_same_padding_and_pooling():
 
 
 def test_he_normal_initialisation():
-    layer = models.build("fcnn", 10, "paper").body[-4]  # the last 576 x 576 x 3 x 3 convolution
+    layer = architectures.build("fcnn", 10, "paper").body[-4]  # the last 576 x 576 x 3 x 3 convolution
     assert isinstance(layer, torch.nn.Conv2d)
     sigma = math.sqrt(2 / layer.weight[0].numel())
     assert layer.weight.abs().max() <= 2 * sigma + 1e-6
@@ -67,11 +67,11 @@ def test_he_normal_initialisation():
 
 def test_bad_requests_are_refused_clearly():
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
-        models.build("vgg", 10)
+        architectures.build("vgg", 10)
     with pytest.raises(ValueError, match="unsupported class count 5"):
-        models.build("fcnn", 5)
-    model = models.build("fcnn", 10, "quick")
+        architectures.build("fcnn", 5)
+    model = architectures.build("fcnn", 10, "quick")
     with pytest.raises(ValueError, match=r"expected network inputs of shape \(batch, 3, 40, frames >= 16\).*got \(2, 1, 40, 100\)"):
         model(torch.zeros(2, 1, 40, 100))
     with pytest.raises(ValueError, match=r"got \(2, 3, 128, 100\)"):
-        models.build("resnet", 10, "quick")(torch.zeros(2, 3, 128, 100))
+        architectures.build("resnet", 10, "quick")(torch.zeros(2, 3, 128, 100))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from asclib import plan as planning
-from asclib import train
+from asclib import architectures
 from asclib.config import get_profile
 from asclib.data import read_split
 
@@ -26,7 +26,7 @@ def test_measure_times_every_unit_of_the_quick_profile_and_writes_nothing(tmp_pa
     timings = planning.measure("quick", corpus=True)
     assert not list(tmp_path.iterdir())
     profile = get_profile("quick")
-    assert {(name, n, profile.models) for name, n in train.NOTEBOOK_RUNS} <= set(timings.step)
+    assert {(name, n, profile.models) for name, n in architectures.notebook_runs()} <= set(timings.step)
     assert all(value > 0 for value in [timings.header, timings.features, timings.synth, *timings.augment.values(),
                                        *timings.step.values(), *timings.forward.values()])
     assert timings.seconds < 60

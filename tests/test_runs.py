@@ -8,7 +8,7 @@ import dataclasses
 
 import pandas as pd
 
-from asclib import data, runs, train
+from asclib import architectures, data, runs, train
 from conftest import TINY
 from test_train import TINY_TRAINING
 
@@ -24,7 +24,7 @@ def test_predictions_of_every_run_are_stored_side_by_side(tiny_corpus, tmp_path,
     stored = lambda: sorted((tmp_path / "runs").glob(f"*/*/*/{train.PREDICTIONS}"))  # noqa: E731
     assert stored() == []
     runs.predict_all(jobs + jobs[:2], sets, index, workers=2)  # two jobs listed twice
-    assert len(stored()) == len(jobs) == len(train.NOTEBOOK_RUNS)
+    assert len(stored()) == len(jobs) == len(architectures.notebook_runs())
     evaluation = index[index["split"] == "evaluate"]
     for job in jobs:
         run = train.fit(**{**job, "data": sets[job["data"]]}, progress=False)

@@ -10,15 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from asclib import models, train
-from asclib.config import ModelConfig, TrainConfig, get_profile
+from asclib import architectures, models, train
+from asclib.config import get_profile
 
 QUICK = get_profile("quick")
+_TINY = architectures.tiny(QUICK, epochs=2)
 TINY_TRAINING = dataclasses.replace(
-    QUICK,
-    models=ModelConfig(resnet_width=2, resnet_width_3=2, fcnn_filters=(2, 2, 4), fsfcnn_filters=(2, 2, 4, 4)),
-    train=TrainConfig(resnet_epochs=2, fcnn_epochs=2, steps_per_epoch=3, batch_size=4),
-)
+    _TINY, train=dataclasses.replace(_TINY.train, steps_per_epoch=3, batch_size=4, seeds=(0,)))
 
 
 @pytest.fixture
@@ -129,7 +127,7 @@ def test_a_finished_run_is_loaded_not_retrained(data, monkeypatch):
 def test_checkpoint_of_another_model_or_profile_is_refused(data):
     run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
     checkpoint = run.folder / train.CHECKPOINT
-    with pytest.raises(train.CheckpointError, match=r"does not fit a 10-class resnet .*\(name: checkpoint 'fcnn', asked 'resnet'\)"):
+    with pytest.raises(train.CheckpointError, match=r"does not fit a 10-class resnet .*\(name: checkpoint 'fcnn', asked 'resnet'[,)]"):
         train.load_checkpoint(checkpoint, "resnet", 10, TINY_TRAINING)
     with pytest.raises(train.CheckpointError, match="3-class fcnn .*classes: checkpoint 10"):
         train.load_checkpoint(checkpoint, "fcnn", 3, TINY_TRAINING)
@@ -231,7 +229,7 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
     train.train_all(index, profile, data_seed=0, workers=2)
     checkpoints = {(seed, folder.name.rsplit("-", 1)[0]): torch.load(folder / train.CHECKPOINT, weights_only=False)
                    for seed in (5, 6) for folder in (runs / "quick" / train.seed_group(seed)).iterdir()}
-    assert sorted(checkpoints) == sorted((seed, f"{name}-{n}c") for name, n in train.NOTEBOOK_RUNS for seed in (5, 6))
+    assert sorted(checkpoints) == sorted((seed, f"{name}-{n}c") for name, n in architectures.notebook_runs() for seed in (5, 6))
     assert all(state["epoch"] == 2 for state in checkpoints.values())
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
     alone = train.fit("fcnn", 10, train.training_set(index, 10, profile), profile, 6, progress=False)
@@ -267,7 +265,7 @@ def test_a_run_key_changes_with_the_training_code_not_with_its_prose(data):
 def test_a_checkpoint_holds_only_tensors_and_plain_values(data):
     run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
     state = torch.load(run.folder / train.CHECKPOINT, weights_only=True)  # refuses anything else
-    assert state["metadata"]["name"] == "fcnn" and state["profile"]["models"]["fcnn_filters"] == (2, 2, 4)
+    assert state["metadata"]["name"] == "fcnn" and ("fcnn", 10, (2, 2, 4)) in state["profile"]["models"]["widths"]
     assert isinstance(state["batches"]["order"], list) and all(type(lr) is float for _, _, lr, _ in state["history"])
 
 
