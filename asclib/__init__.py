@@ -1,7 +1,28 @@
-"""asclib: the library behind the notebooks (README, "Where things live").
+"""asclib: the library behind the notebooks (README.md; docs/library.md module by module).
 
 Importing it first caps every numerical library at its AVX2 code path (`asclib.kernels`), so
 that x86-64 CPUs compute the same bits; this must happen before numpy or torch is imported.
+
+Module map, in the order the notebooks use them:
+
+| module | what | notebooks |
+|---|---|---|
+| config | profiles (`quick`, `paper`) and paths | all |
+| data | reading a dataset in the DCASE layout | 01 |
+| synth, scenes, devices | the embedded synthetic corpus: scenes, events, rooms, recording devices | 01 |
+| baseline | a logistic regression on mean log-mels that calibrates the corpus's difficulty | 01 |
+| features | log-mels with valid deltas, cached | 02 |
+| augment, compand | the registry of the nine augmentations; the offline ones; SoX's compander | 03 |
+| batches | training batches and the online augmentations, in torch | 03-06, 09 |
+| architectures, models | the registry of the networks; their classes | 04-06 |
+| train | training runs, checkpoints, evaluation predictions | 04-06, 09 |
+| runs, parallel, distributed | every run made ahead, side by side; torchrun | `reproduce`, `train` |
+| metrics, tables, fusion | accuracies, intervals over seeds and clips, ensembles, the two-stage fusion | 04-09 |
+| ablation | Table 3 | 09 |
+| cam | class activation maps | 10 |
+| released, paper | the authors' released scores; the paper's numbers | 07-09, 11 |
+| plots, report | figures; result files, executing notebooks, the manifest | all |
+| plan, predict, kernels, files | the dry run; classifying new recordings; CPU code paths; safe writes | command line |
 """
 
 from asclib import kernels

@@ -1,11 +1,13 @@
 """The augmentation ablation of the paper's Table 3 (section 3.3), over several seeds (notebook 09).
 
-The 10-class ResNet is trained once per row and seed. Mixup and random crop are always on;
-each row adds augmentations to the one before: SpecAugment (sa), spectrum correction (sc),
-reverberation with DRC (r), then pitch shift, speed change, noise and mixing (aug). The paper's
-rows enable SpecAugment on the ResNet although the authors' code (and notebook 04) trains it
-without; `NOTEBOOK_04_ROW` is notebook 04's recipe at the ablation's budget, for comparison
-(where that budget is notebook 04's, as in the paper profile, its runs are notebook 04's own).
+The 10-class ResNet is trained once per row and seed. A row is a recipe, a list of method names
+(`augment.METHODS`). Mixup and random crop are always on; each row adds augmentations to the
+one before: SpecAugment (sa), spectrum correction (sc), reverberation with DRC (r), then pitch
+shift, speed change, noise and mixing (aug). The paper's rows enable SpecAugment on the ResNet
+although the authors' code (and notebook 04) trains it without; `NOTEBOOK_04_ROW` is notebook
+04's recipe (`architectures`) at the ablation's budget, for comparison (where that budget is
+notebook 04's, as in the paper profile, its runs are notebook 04's own). A new row is one more
+entry of `ROWS` (and its method in `augment`, if it is new): no other row's runs change.
 
 Every row has the same budget (`profile.ablation`: width, epochs) and the same offline
 augmented clips; a seed changes the initial weights, the batch order and the online
@@ -19,20 +21,20 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from asclib import architectures, metrics, train
+from asclib import architectures, augment, metrics, train
 from asclib.config import Profile, get_profile
 from asclib.data import DEVICE_GROUPS
 
 EXTRA = ("pitch_shift", "speed_change", "noise", "mix_audio")
-# label -> (offline augmentations, SpecAugment); each row adds to the one before
+# label -> recipe (method names of augment.METHODS); each row adds to the one before
 ROWS = {
-    "ResNet (mixup, crop)": ((), False),
-    "+sa": ((), True),
-    "+sa+sc": (("spectrum_correction",), True),
-    "+sa+sc+r": (("spectrum_correction", "reverb_drc"), True),
-    "+sa+sc+r+aug": (("spectrum_correction", "reverb_drc", *EXTRA), True),
+    "ResNet (mixup, crop)": ("mixup", "random_crop"),
+    "+sa": ("mixup", "random_crop", "spec_augment"),
+    "+sa+sc": ("mixup", "random_crop", "spec_augment", "spectrum_correction"),
+    "+sa+sc+r": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc"),
+    "+sa+sc+r+aug": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc", *EXTRA),
 }
-NOTEBOOK_04_ROW = ("+sc+r+aug, no sa (notebook 04's recipe)", (("spectrum_correction", "reverb_drc", *EXTRA), False))
+NOTEBOOK_04_ROW = ("+sc+r+aug, no sa (notebook 04's recipe)", architectures.get("resnet").augmentations)
 GROUP = "ablation"  # runs/<profile>/ablation/: apart from the notebooks' models
 COLUMNS = (*DEVICE_GROUPS, "overall")
 HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that still says something
@@ -50,12 +52,12 @@ def rows(with_notebook_04: bool = True) -> dict:
     return {**ROWS, **dict([NOTEBOOK_04_ROW])} if with_notebook_04 else dict(ROWS)
 
 
-def _run_arguments(label: str, masked: bool, seed: int, profile: Profile) -> dict:
+def _run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> dict:
     """`train.fit`'s keyword arguments of one row and seed (without data): notebook 04's recipe is
     notebook 04's run of that seed where the ablation's budget is notebook 04's."""
     trained = budget(profile)
     shared = label == NOTEBOOK_04_ROW[0] and trained == profile
-    return {"name": "resnet", "n_classes": 10, "seed": seed, "spec_augment": masked, "profile": trained,
+    return {"name": "resnet", "n_classes": 10, "seed": seed, "augmentations": recipe, "profile": trained,
             "group": train.seed_group(seed) if shared else GROUP}
 
 
@@ -64,9 +66,10 @@ def jobs(index: pd.DataFrame, profile: str | Profile = "quick", with_notebook_04
     training sets (`train.train_all` trains them with the notebooks' runs, in one pool)."""
     profile = get_profile(profile)
     chosen = rows(with_notebook_04)
-    sets = {methods: train.training_set(index, 10, profile, methods) for methods, _ in chosen.values()}
-    listed = [{**_run_arguments(label, masked, seed, profile), "data": methods}
-              for label, (methods, masked) in chosen.items() for seed in profile.ablation.seeds]
+    offline = {label: augment.split(recipe)[1] for label, recipe in chosen.items()}
+    sets = {methods: train.training_set(index, 10, profile, methods) for methods in offline.values()}
+    listed = [{**_run_arguments(label, recipe, seed, profile), "data": offline[label]}
+              for label, recipe in chosen.items() for seed in profile.ablation.seeds]
     return listed, sets
 
 
@@ -80,9 +83,10 @@ def run_all(index: pd.DataFrame, profile: str | Profile = "quick",
     listed, sets = jobs(index, profile, with_notebook_04)
     train.fit_many(listed, sets, f"ablation: {len(rows(with_notebook_04))} rows x {len(profile.ablation.seeds)} seeds")
     results, correct = [], {}
-    for label, (methods, masked) in rows(with_notebook_04).items():
+    for label, recipe in rows(with_notebook_04).items():
         for seed in profile.ablation.seeds:
-            run = train.fit(data=sets[methods], progress=False, **_run_arguments(label, masked, seed, profile))
+            run = train.fit(data=sets[augment.split(recipe)[1]], progress=False,
+                            **_run_arguments(label, recipe, seed, profile))
             predictions = train.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
             correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
             accuracy = metrics.accuracy_by_device(
@@ -150,7 +154,7 @@ def cost(results: pd.DataFrame, seconds_at_notebook_04: float, step_table: pd.Da
     estimated from measured run times, the same rows and seeds at notebook 04's budget (each run as
     long as one of notebook 04's ResNets, `seconds_at_notebook_04`), and with the seeds that would
     bring every step's overall interval to `HALF_WIDTH_GOAL` (`steps`; unknown where even 200
-    would not). CPU hours, and hours on `cores` cores with one run per core (notebook 09, README)."""
+    would not). CPU hours, and hours on `cores` cores with one run per core (notebook 09, docs/results.md)."""
     labels = list(dict.fromkeys(results["row"]))
     seeds = results["seed"].nunique()
     needed = step_table.xs("overall", level="group")[f"seeds for +-{HALF_WIDTH_GOAL:g}"]
@@ -169,7 +173,7 @@ def cost(results: pd.DataFrame, seconds_at_notebook_04: float, step_table: pd.Da
 
 
 def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
-    """One plain sentence per step, from the intervals of `steps` (notebook 09, README)."""
+    """One plain sentence per step, from the intervals of `steps` (notebook 09, docs/results.md)."""
     sentences = []
     for (row, before, column), values in step_table.xs(group, level="group", drop_level=False).iterrows():
         interval = (f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f} over "

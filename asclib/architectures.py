@@ -1,8 +1,8 @@
 """What each network is, as data: one registry entry per architecture (notebooks 04-06, 09, 10).
 
 An `Architecture` says everything the rest of asclib needs to know about a model: how to build
-it, its width and epochs in each profile, whether the reference trained it with SpecAugment,
-its weight decay and Keras decay, which class activation map suits it, which notebook trains
+it, its width and epochs in each profile, its augmentations (a recipe of method names from
+`augment.METHODS`), its weight decay and Keras decay, which class activation map suits it, which notebook trains
 it, and the stable number that seeds its runs' random streams. The trainer (`train`), CAM
 (`cam`), the tables (`tables`), the planner (`plan`), `predict` and the benchmarks read these
 entries; none of them tests a model's name.
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from asclib import models
+from asclib import augment, models
 from asclib.config import Profile, config_hash, get_profile
 
 CLASS_COUNTS = (10, 3)  # the paper's two classifiers: ten scenes, three coarse classes
@@ -43,7 +43,7 @@ class Architecture:
     widths: dict  # profile name -> {class count: width argument of model_class}
     epochs: dict  # profile name -> epochs (ending at the bottom of a cosine cycle)
     trained_for: tuple[int, ...]  # the class counts its notebook trains, in training order
-    spec_augment: bool  # the reference's choice of SpecAugment for it
+    augmentations: tuple[str, ...]  # its recipe: names of `augment.METHODS`
     weight_decay: float  # L2 on its convolution kernels, as a gradient term (Keras l2(c): 2c)
     keras_decay: bool  # whether its learning rate is divided by (1 + profile.train.keras_decay * step)
     cam: str  # the class activation map `cam.maps` draws for it by default
@@ -61,6 +61,10 @@ def register(architecture: Architecture) -> Architecture:
     taken = {entry.seed_id: entry.name for entry in REGISTRY.values()}
     if architecture.seed_id in taken:
         raise ValueError(f"seed id {architecture.seed_id} of {architecture.name!r} belongs to {taken[architecture.seed_id]!r}")
+    online, _ = augment.split(architecture.augmentations)  # an unknown name is refused here
+    if not {"mixup", "random_crop"} <= set(online):
+        raise ValueError(f"augmentations of {architecture.name!r}: every recipe mixes and crops its batches "
+                         f"(mixup, random_crop); got {architecture.augmentations}")
     if architecture.cam not in CAM_METHODS:
         raise ValueError(f"cam={architecture.cam!r} of {architecture.name!r}: expected one of {CAM_METHODS}")
     REGISTRY[architecture.name] = architecture
@@ -168,25 +172,30 @@ def build(name: str, n_classes: int, profile: str | Profile = "quick") -> nn.Mod
     return model
 
 
+# The reference's recipes: mixup and random crop on every batch, SpecAugment for the FCNNs
+# only, and the six offline augmentations' clips added to the training set.
+PAPER_OFFLINE = ("spectrum_correction", "reverb_drc", "pitch_shift", "speed_change", "noise", "mix_audio")
 # `paper`: the reference's exact widths and epochs (the FCNNs train twice as long as the ResNet).
 # `quick`: narrow networks, every model 14 epochs (532 steps, three cosine cycles): what three
 # seeds of five models and of the ablation's 18 runs allow in the budget of a 2-core CPU without
-# AVX-512 (README, "Time and seeds"); the loss still falls (notebooks 04-06). Keras's l2(1e-3) on
+# AVX-512 (docs/performance.md, "Time and seeds"); the loss still falls (notebooks 04-06). Keras's l2(1e-3) on
 # the ResNet's kernels is 2e-3 on their gradient; the fsFCNN's reference had no Keras `decay`.
 register(Architecture(
     name="resnet", title="ResNet", model_class=models.ResNet, seed_id=0,
     widths={"quick": {10: 4, 3: 2}, "paper": {10: 48, 3: 24}}, epochs={"quick": 14, "paper": 126},
-    trained_for=(10, 3), spec_augment=False, weight_decay=2e-3, keras_decay=True, cam="cam", notebook="04_resnet",
+    trained_for=(10, 3), augmentations=("mixup", "random_crop", *PAPER_OFFLINE), weight_decay=2e-3, keras_decay=True, cam="cam", notebook="04_resnet",
     tiny_width=2))
 register(Architecture(
     name="fcnn", title="FCNN", model_class=models.FCNN, seed_id=1,
     widths={"quick": {10: (4, 8, 16), 3: (4, 8, 16)}, "paper": {10: (48, 96, 192), 3: (48, 96, 192)}},
     epochs={"quick": 14, "paper": 254},
-    trained_for=(10, 3), spec_augment=True, weight_decay=0.0, keras_decay=True, cam="gradcam", notebook="05_fcnn",
+    trained_for=(10, 3), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
+    weight_decay=0.0, keras_decay=True, cam="gradcam", notebook="05_fcnn",
     tiny_width=(2, 2, 4)))
 register(Architecture(
     name="fsfcnn", title="fsFCNN", model_class=models.FsFCNN, seed_id=2,
     widths={"quick": {10: (4, 8, 32, 48), 3: (4, 8, 32, 48)}, "paper": {10: (48, 96, 512, 768), 3: (48, 96, 512, 768)}},
     epochs={"quick": 14, "paper": 254},
-    trained_for=(10,), spec_augment=True, weight_decay=0.0, keras_decay=False, cam="gradcam", notebook="06_fsfcnn",
+    trained_for=(10,), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
+    weight_decay=0.0, keras_decay=False, cam="gradcam", notebook="06_fsfcnn",
     tiny_width=(2, 2, 4, 4)))

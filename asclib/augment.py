@@ -1,17 +1,25 @@
-"""The paper's nine augmentations (section 2.3; spec sections 5.2 and 6) (notebook 03).
+"""The paper's nine augmentations (section 2.3; docs/spec.md sections 5.2 and 6) as data: one registry,
+`METHODS` (notebooks 03, 04-06, 09).
 
-Online, on batches of features (numpy, seeded by the caller's generator): `mixup`,
-`random_crop`, `spec_augment`; their random draws (`mixup_weights`, `crop_starts`,
-`spec_augment_draws`) also drive the same operations in torch on the training device
-(`asclib.batches`), so both give the same batches.
+Each `Method` has a name, a kind and a stable seed id. A recipe is a list of method names: the
+notebooks' models have theirs in `asclib.architectures`, the rows of Table 3 theirs in
+`asclib.ablation`, so registering a method adds it to no recipe. `split(recipe)` parts a recipe
+into its online and its offline methods.
 
-Offline, as new clips: `spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`,
-`noise`, `mix_audio`. `generate_offline(index, profile, method, seed)` writes one method's clips
+Online, on batches of features, implemented once, in torch on the training device
+(`asclib.batches`): `mixup`, `random_crop` (every recipe has both: a training step mixes two
+halves and crops them) and `spec_augment`. The reference's three draw their random numbers from
+the run's generator in the reference's order (`batches.draw`), so their seed ids name them
+without seeding anything; an online method added later is to draw from a generator of its own,
+seeded by the run's seed and its seed id, so that it never moves the draws of the others.
+
+Offline, as new clips, each clip's generator seeded by the method's seed id:
+`spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio`. `generate_offline(index, profile, method, seed)` writes one method's clips
 as a folder in the DCASE layout (`audio/<clip>_<method>.wav`, `meta.csv`, `evaluation_setup/`,
 all rows in the training split) plus `provenance.csv` (filename, source, method, parameters,
 seed); `load_augmented` reads those folders back as extra training rows. Augmented names are
 unique and are always loaded by full path (the reference's loader resolved augmented rows to
-the original files, spec 12.2.3).
+the original files, docs/spec.md section 12.2 item 3).
 """
 
 from __future__ import annotations
@@ -29,75 +37,13 @@ from asclib import features, kernels
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, get_profile, paths
 from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
-from asclib.files import atomic_path, folder_is_current
+from asclib.files import atomic_path, code_tree, folder_is_current
 from asclib.parallel import process_map
-
-# --------------------------------------------------------------------------------------------
-# Online augmentations (spec 5.2)
-
-
-def crop_starts(count: int, total: int, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """First frame of each of `count` crops of `frames` out of `total`, uniform from 0 to
-    total - frames - 1, as the reference's `np.random.randint(0, 423 - 400)` (0 to 22 in the
-    paper profile): the last position is never drawn, unless it is the only one."""
-    if frames > total:
-        raise ValueError(f"crop of {frames} frames asked from inputs of {total} frames")
-    return rng.integers(0, max(total - frames, 1), size=count)
-
-
-def random_crop(batch: np.ndarray, frames: int, rng: np.random.Generator) -> np.ndarray:
-    """Keep `frames` consecutive frames of each example (B, C, F, T), start from `crop_starts`."""
-    starts = crop_starts(len(batch), batch.shape[-1], frames, rng)
-    return np.stack([x[..., s:s + frames] for x, s in zip(batch, starts)])
-
-
-def spec_augment_draws(shape: tuple[int, int, int, int], freq_max: int, time_max: int,
-                       rng: np.random.Generator) -> np.ndarray:
-    """The masks of SpecAugment for a batch of `shape` (B, C, F, T), drawn in the reference's
-    order: per example and channel a frequency band (width 0..freq_max, then its start) and a
-    time span (width 0..time_max, then its start). Returns (B, C, 4) integers: frequency start,
-    frequency width, time start, time width."""
-    batch_size, channels, bins, frames = shape
-    draws = np.empty((batch_size, channels, 4), dtype=np.int64)
-    for b in range(batch_size):
-        for c in range(channels):
-            freq_width = rng.integers(0, freq_max + 1)
-            freq_start = rng.integers(0, bins - freq_width)
-            time_width = rng.integers(0, time_max + 1)
-            draws[b, c] = freq_start, freq_width, rng.integers(0, frames - time_width), time_width
-    return draws
-
-
-def spec_augment(batch: np.ndarray, freq_max: int, time_max: int, rng: np.random.Generator) -> np.ndarray:
-    """One frequency mask (width 0..freq_max) and one time mask (width 0..time_max), set to 0,
-    drawn independently for every example and every channel, as the reference does."""
-    out = batch.copy()
-    draws = spec_augment_draws(batch.shape, freq_max, time_max, rng)
-    for (b, c), (freq_start, freq_width, time_start, time_width) in zip(np.ndindex(batch.shape[:2]),
-                                                                       draws.reshape(-1, 4)):
-        out[b, c, freq_start:freq_start + freq_width, :] = 0
-        out[b, c, :, time_start:time_start + time_width] = 0
-    return out
-
-
-def mixup_weights(count: int, alpha: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
-    """The weight of the first clip of each of `count` pairs, Beta(alpha, alpha)."""
-    return rng.beta(alpha, alpha, size=count).astype(dtype)
-
-
-def mixup(x1: np.ndarray, y1: np.ndarray, x2: np.ndarray, y2: np.ndarray, alpha: float,
-          rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Mix pairs with a weight drawn per pair from Beta(alpha, alpha); targets become soft."""
-    weight = mixup_weights(len(x1), alpha, rng, x1.dtype)
-    x_weight = weight.reshape((-1,) + (1,) * (x1.ndim - 1))
-    y_weight = weight.reshape((-1,) + (1,) * (y1.ndim - 1))
-    return x_weight * x1 + (1 - x_weight) * x2, y_weight * y1 + (1 - y_weight) * y2
-
 
 # --------------------------------------------------------------------------------------------
 # Offline augmentations: each takes (audio, sr, rng, context) and returns (audio, parameters)
 
-# SoX compand transfer curves of the reference's "mardy" family (spec 6.2): (points, gain dB)
+# SoX compand transfer curves of the reference's "mardy" family (docs/spec.md section 6.2): (points, gain dB)
 DRC_SETS = (
     Compander(((-90, -70), (-60, -40), (0, 0)), 2),
     Compander(((-70, -60), (-20, -10), (0, 0)), 2),
@@ -122,7 +68,7 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
     For parallel training recordings (device A and one of b, c, s1, s2, s3 of the same segment),
     the magnitude ratio |STFT_device| / |STFT_A| is averaged over frames and over up to
     `correction_pairs_per_device` pairs of every device, all devices pooled. (The reference code
-    meant to do this but, through a counter reset, used device s3 only: spec 6.1.)
+    meant to do this but, through a counter reset, used device s3 only: docs/spec.md section 6.1.)
     """
     profile = get_profile(profile)
     train = index[index["split"] == "train"]
@@ -249,42 +195,99 @@ def mix_audio(audio, sr, rng, context):
                                                                    "weights": [float(a), float(b)]}
 
 
+def _correction_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
+    return {"coefficients": correction_coefficients(index, profile, seed)}
+
+
+def _rooms_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
+    return {"rirs": rir_bank(profile, seed)}
+
+
+def _partners_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
+    train = index[index["split"] == "train"]
+    return {"same_scene": {str(s): g["path"].to_numpy() for s, g in train.groupby("scene", observed=True)}}
+
+
+# --------------------------------------------------------------------------------------------
+# The registry
+
+KINDS = ("online", "offline")
+
+
 @dataclass(frozen=True)
-class OfflineMethod:
-    function: object
-    device_a_only: bool  # the reference applied it to device-A training clips only
-    log_mel: object = None  # (audio, context) -> the clip's features, when not taken from its waveform
+class Method:
+    """One augmentation (module docstring). Offline methods carry their code: `function`
+    (audio, sr, rng, context) -> (audio, parameters); `context` (index, profile, seed) -> what
+    every clip needs (coefficients, rooms, partners), made once; `log_mel` (audio, context) ->
+    the clip's features when they are not taken from its waveform."""
+
+    name: str
+    kind: str  # "online" or "offline"
+    seed_id: int  # stable: never reuse or change one (module docstring)
+    description: str  # as notebook 03 and docs/library.md name it
+    function: object = None
+    device_a_only: bool = False  # the reference applied it to device-A training clips only
+    context: object = None
+    log_mel: object = None
 
 
-OFFLINE_METHODS = {
-    "spectrum_correction": OfflineMethod(spectrum_correction, True, corrected_log_mel),
-    "reverb_drc": OfflineMethod(reverb_drc, True),
-    "pitch_shift": OfflineMethod(pitch_shift, False),
-    "speed_change": OfflineMethod(speed_change, False),
-    "noise": OfflineMethod(noise, False),
-    "mix_audio": OfflineMethod(mix_audio, False),
-}
-ONLINE_METHODS = ("mixup", "random_crop", "spec_augment")
+METHODS: dict[str, Method] = {}
+
+
+def register(method: Method) -> Method:
+    """Add `method` to the registry, refusing a name or seed id already taken or an offline method
+    without its function."""
+    if method.kind not in KINDS:
+        raise ValueError(f"kind={method.kind!r} of {method.name!r}: expected one of {KINDS}")
+    if method.name in METHODS:
+        raise ValueError(f"augmentation {method.name!r} is registered already")
+    taken = {entry.seed_id: entry.name for entry in METHODS.values()}
+    if method.seed_id in taken:
+        raise ValueError(f"seed id {method.seed_id} of {method.name!r} belongs to {taken[method.seed_id]!r}")
+    if method.kind == "offline" and method.function is None:
+        raise ValueError(f"offline augmentation {method.name!r} has no function")
+    METHODS[method.name] = method
+    return method
+
+
+def names(kind: str) -> tuple[str, ...]:
+    """The registered methods of `kind` ("online" or "offline"), in registration order."""
+    return tuple(name for name, method in METHODS.items() if method.kind == kind)
+
+
+def split(recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(online, offline) methods of `recipe` (method names), each in registration order; an
+    unknown name is refused."""
+    unknown = [name for name in recipe if name not in METHODS]
+    if unknown:
+        raise ValueError(f"unknown augmentation(s) {', '.join(map(repr, unknown))}: expected names from {tuple(METHODS)}")
+    return tuple(tuple(name for name in names(kind) if name in recipe) for kind in KINDS)
+
+
+register(Method("mixup", "online", 6, "mixup of two clips and their targets, Beta(0.4, 0.4)"))
+register(Method("random_crop", "online", 7, "random crop in time"))
+register(Method("spec_augment", "online", 8, "SpecAugment: one frequency band and one time span masked"))
+register(Method("spectrum_correction", "offline", 0, "spectrum correction towards the other devices",
+                spectrum_correction, device_a_only=True, context=_correction_context, log_mel=corrected_log_mel))
+register(Method("reverb_drc", "offline", 1, "reverberation and dynamic range compression", reverb_drc,
+                device_a_only=True, context=_rooms_context))
+register(Method("pitch_shift", "offline", 2, "pitch shift", pitch_shift))
+register(Method("speed_change", "offline", 3, "speed change", speed_change))
+register(Method("noise", "offline", 4, "Gaussian noise", noise))
+register(Method("mix_audio", "offline", 5, "mixing with a clip of the same scene", mix_audio, context=_partners_context))
 MANIFEST = "augmentation.json"
 
 
 def _sources(index: pd.DataFrame, method: str) -> pd.DataFrame:
     sources = index[index["split"] == "train"]
-    if OFFLINE_METHODS[method].device_a_only:
+    if METHODS[method].device_a_only:
         sources = sources[sources["device"] == "a"]
     return sources.reset_index(drop=True)
 
 
 def _context(index: pd.DataFrame, profile: Profile, method: str, seed: int) -> dict:
-    context = {"profile": profile}
-    if method == "spectrum_correction":
-        context["coefficients"] = correction_coefficients(index, profile, seed)
-    elif method == "reverb_drc":
-        context["rirs"] = rir_bank(profile, seed)
-    elif method == "mix_audio":
-        train = index[index["split"] == "train"]
-        context["same_scene"] = {str(s): g["path"].to_numpy() for s, g in train.groupby("scene", observed=True)}
-    return context
+    made = METHODS[method].context
+    return {"profile": profile, **(made(index, profile, seed) if made is not None else {})}
 
 
 _WORKER_CONTEXT: dict = {}
@@ -303,19 +306,19 @@ def _augment_chunk(task: tuple) -> list[dict]:
     sr = profile.audio.sample_rate
     provenance = []
     for number, source, path, scene in rows:
-        rng = np.random.default_rng([seed, 13, list(OFFLINE_METHODS).index(method), number])
+        rng = np.random.default_rng([seed, 13, METHODS[method].seed_id, number])
         audio = load_audio(path, profile).astype(np.float64)
-        out, parameters = OFFLINE_METHODS[method].function(
+        out, parameters = METHODS[method].function(
             audio, sr, rng, {**context, "source": path, "scene": scene})
         peak = np.abs(out).max()
         if peak > 0.99:  # features are min-max scaled per clip, so this scale changes nothing
             out = out * (0.99 / peak)
         name = f"audio/{Path(source).stem}_{method}.wav"
         sf.write(Path(folder) / name, out.astype(np.float32), sr, subtype=profile.audio.subtype)
-        if OFFLINE_METHODS[method].log_mel is not None:
+        if METHODS[method].log_mel is not None:
             carried = features.carried_file(Path(folder) / name, profile)
             carried.parent.mkdir(parents=True, exist_ok=True)
-            np.save(carried, OFFLINE_METHODS[method].log_mel(audio, context))
+            np.save(carried, METHODS[method].log_mel(audio, context))
         provenance.append({"filename": name, "source": source, "method": method,
                            "parameters": json.dumps(parameters, sort_keys=True), "seed": seed})
     return provenance
@@ -324,15 +327,15 @@ def _augment_chunk(task: tuple) -> list[dict]:
 def generate_offline(index: pd.DataFrame, profile: str | Profile, method: str, seed: int = 0,
                      out_dir: str | Path | None = None, workers: int | None = None) -> Path:
     """Write `method`'s augmented copies of the training clips of `index`; reused when current."""
-    if method not in OFFLINE_METHODS:
-        raise ValueError(f"unknown offline augmentation {method!r}: expected one of {list(OFFLINE_METHODS)}")
+    if method not in names("offline"):
+        raise ValueError(f"unknown offline augmentation {method!r}: expected one of {names('offline')}")
     profile = get_profile(profile)
     out_dir = Path(out_dir) if out_dir is not None else paths(profile).augmented / method
     sources = _sources(index, method)
     settings = {"method": method, "seed": seed, "audio": config_hash(profile.audio),
                 "augment": config_hash(profile.augment),
                 "sources": config_hash(sorted(sources["filename"])), "kernels": kernels.settings(),
-                "code": _code_hash()}
+                "code": _code_hash(method)}
     if folder_is_current(out_dir, settings, MANIFEST, "asclib.augment"):
         return out_dir
     context = _context(index, profile, method, seed)
@@ -362,14 +365,27 @@ def _write_layout(folder: Path, provenance: pd.DataFrame, sources: pd.DataFrame)
     meta[["filename"]].iloc[:0].to_csv(folder / "evaluation_setup" / "fold1_test.csv", sep="\t", index=False)
 
 
-def _code_hash() -> str:
-    import hashlib
+def _code_hash(method: str) -> str:
+    """A hash of the code that makes `method`'s clips: this module without its docstrings, the
+    registrations and the other methods' own functions (their `function`, `context`, `log_mel`),
+    plus the method's registry fields and the compander. Registering or changing another method
+    leaves `method`'s clips current, so no other table's runs are trained again."""
+    import ast
 
     from asclib import compand as compand_module
 
-    digest = hashlib.sha256(Path(__file__).read_bytes())
-    digest.update(Path(compand_module.__file__).read_bytes())
-    return digest.hexdigest()[:12]
+    def parts(entry: Method) -> set[str]:
+        return {part.__name__ for part in (entry.function, entry.context, entry.log_mel) if part is not None}
+
+    entry = METHODS[method]
+    others = set().union(*(parts(other) for other in METHODS.values() if other is not entry)) - parts(entry)
+    tree = code_tree(__file__)
+    tree.body = [node for node in tree.body
+                 if not (isinstance(node, ast.FunctionDef) and node.name in others)
+                 and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
+                          and getattr(node.value.func, "id", None) == "register")]
+    fields = {"name": entry.name, "kind": entry.kind, "seed_id": entry.seed_id, "device_a_only": entry.device_a_only}
+    return config_hash([ast.dump(tree), ast.dump(code_tree(compand_module.__file__)), fields])
 
 
 def load_augmented(profile: str | Profile, methods, root: str | Path | None = None) -> pd.DataFrame:

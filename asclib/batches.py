@@ -1,16 +1,19 @@
-"""Training batches built with torch on the training device (asclib.train, notebooks 04-06, 09).
+"""Training batches built with torch on the training device, and the online augmentations
+(`mixup`, `random_crop`, `spec_augment` of `asclib.augment`'s registry), implemented here once
+(asclib.train, notebooks 03-06, 09).
 
-One step of the reference recipe (spec section 5.2) takes 2 x batch clips, stacks the deltas,
-masks them (SpecAugment, FCNNs only), crops them and mixes the two halves pair by pair. The
-random numbers are drawn first, on the CPU, from the run's numpy generator in the reference's
-order (`draw`); the share's clips and draws are gathered in host memory (`host_batch`) and the
-arithmetic then runs as torch operations wherever the model is (`assemble`),
-so a GPU is not kept waiting by one CPU thread, and a CPU run gives bit for bit the batches of
-the numpy functions in `asclib.augment` (tested). `stream` gives a run's batches step after
-step; on a GPU it prepares the next step's host side (draws, clips, pinned) on a background
-thread, and nothing in a step makes the CPU wait for the GPU. Under torchrun
-every process draws the whole global batch (the generators stay in step) and builds only its
-share of it.
+One step of the reference recipe (docs/spec.md section 5.2) takes 2 x batch clips, stacks the deltas,
+masks them (SpecAugment, where the recipe has it), crops them and mixes the two halves pair by
+pair. The random numbers are drawn first, on the CPU, from the run's numpy generator in the
+reference's order (`draw`: `spec_augment_draws`, `crop_starts`, `mixup_weights`); the share's
+clips and draws are gathered in host memory (`host_batch`) and the arithmetic then runs as torch
+operations wherever the model is (`assemble`: `mask`, `crop`, `mix`), so a GPU is not kept
+waiting by one CPU thread; on a CPU the batches equal, bit for bit, those of the reference's
+numpy code (tests/test_batches.py keeps a numpy version as the reference). `stream` gives a
+run's batches step after step; on a GPU it prepares the next step's host side (draws, clips,
+pinned) on a background thread, and nothing in a step makes the CPU wait for the GPU. Under
+torchrun every process draws the whole global batch (the generators stay in step) and builds
+only its share of it.
 """
 
 from __future__ import annotations
@@ -21,8 +24,39 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from asclib import augment, features
+from asclib import features
 from asclib.config import Profile
+
+
+def crop_starts(count: int, total: int, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """First frame of each of `count` crops of `frames` out of `total`, uniform from 0 to
+    total - frames - 1, as the reference's `np.random.randint(0, 423 - 400)` (0 to 22 in the
+    paper profile): the last position is never drawn, unless it is the only one."""
+    if frames > total:
+        raise ValueError(f"crop of {frames} frames asked from inputs of {total} frames")
+    return rng.integers(0, max(total - frames, 1), size=count)
+
+
+def spec_augment_draws(shape: tuple[int, int, int, int], freq_max: int, time_max: int,
+                       rng: np.random.Generator) -> np.ndarray:
+    """The masks of SpecAugment for a batch of `shape` (B, C, F, T), drawn in the reference's
+    order: per example and channel a frequency band (width 0..freq_max, then its start) and a
+    time span (width 0..time_max, then its start). Returns (B, C, 4) integers: frequency start,
+    frequency width, time start, time width."""
+    batch_size, channels, bins, frames = shape
+    draws = np.empty((batch_size, channels, 4), dtype=np.int64)
+    for b in range(batch_size):
+        for c in range(channels):
+            freq_width = rng.integers(0, freq_max + 1)
+            freq_start = rng.integers(0, bins - freq_width)
+            time_width = rng.integers(0, time_max + 1)
+            draws[b, c] = freq_start, freq_width, rng.integers(0, frames - time_width), time_width
+    return draws
+
+
+def mixup_weights(count: int, alpha: float, rng: np.random.Generator, dtype=np.float32) -> np.ndarray:
+    """The weight of the first clip of each of `count` pairs, Beta(alpha, alpha)."""
+    return rng.beta(alpha, alpha, size=count).astype(dtype)
 
 
 @dataclass
@@ -48,9 +82,9 @@ def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
     for half in (first, second):
         if masked:
             shape = (len(half), 3, profile.features.n_mels, frames)
-            masks.append(augment.spec_augment_draws(shape, config.freq_mask_max, config.time_mask_max, rng))
-        crops.append(augment.crop_starts(len(half), frames, config.crop_frames, rng))
-    weights = augment.mixup_weights(len(first), config.mixup_alpha, rng)
+            masks.append(spec_augment_draws(shape, config.freq_mask_max, config.time_mask_max, rng))
+        crops.append(crop_starts(len(half), frames, config.crop_frames, rng))
+    weights = mixup_weights(len(first), config.mixup_alpha, rng)
     return StepDraws(first, second, np.stack(masks) if masked else None, np.stack(crops), weights)
 
 
@@ -96,10 +130,10 @@ def assemble(host: HostBatch, profile: Profile, device: torch.device,
     x = crop(x, moved(host.crops), profile.augment.crop_frames)
     weight, targets = moved(host.weights), moved(host.targets)
     size = len(weight)
-    x = _mix(x[:size], x[size:], weight)
+    x = mix(x[:size], x[size:], weight)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
-    return x, _mix(targets[:size], targets[size:], weight)
+    return x, mix(targets[:size], targets[size:], weight)
 
 
 def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share: slice, n_classes: int,
@@ -144,8 +178,8 @@ def stack_deltas(log_mels: torch.Tensor) -> torch.Tensor:
 
 
 def mask(x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
-    """Zero each example's and channel's frequency band and time span (`augment.spec_augment`);
-    `draws` (clips, channels, 4) from `augment.spec_augment_draws`."""
+    """SpecAugment: zero each example's and channel's frequency band and time span, as the
+    reference does; `draws` (clips, channels, 4) from `spec_augment_draws`."""
     bins = torch.arange(x.shape[2], device=x.device)[:, None]
     frames = torch.arange(x.shape[3], device=x.device)[None, :]
     freq_start, freq_width, time_start, time_width = (d[..., None, None] for d in draws.unbind(-1))
@@ -155,12 +189,13 @@ def mask(x: torch.Tensor, draws: torch.Tensor) -> torch.Tensor:
 
 
 def crop(x: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
-    """`frames` consecutive frames of each example from its start (`augment.random_crop`)."""
+    """Random crop: `frames` consecutive frames of each example from its start (`crop_starts`)."""
     positions = starts[:, None] + torch.arange(frames, device=x.device)
     return x.gather(3, positions[:, None, None, :].expand(*x.shape[:3], frames))
 
 
-def _mix(first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """`augment.mixup`'s weighted sum, pair by pair, in the same order of operations."""
+def mix(first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """Mixup: the weighted sum of pairs (inputs or soft targets) with the first one's weight
+    per pair (`mixup_weights`), in the reference's order of operations."""
     weight = weight.reshape((-1,) + (1,) * (first.ndim - 1))
     return weight * first + (1 - weight) * second

@@ -45,7 +45,7 @@ class AudioConfig:
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    """Log-mel recipe of the reference (spec section 2); `quick` only shrinks the sizes."""
+    """Log-mel recipe of the reference (docs/spec.md section 2); `quick` only shrinks the sizes."""
 
     n_fft: int
     hop_length: int
@@ -54,7 +54,7 @@ class FeatureConfig:
     fmax: float
     htk: bool = True
     log_offset: float = 1e-8
-    delta_taps: int = 5  # valid 5-tap regression delta, applied twice (spec section 3)
+    delta_taps: int = 5  # valid 5-tap regression delta, applied twice (docs/spec.md section 3)
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class CorpusConfig:
 
 @dataclass(frozen=True)
 class AugmentConfig:
-    """Augmentation sizes (spec sections 5.2 and 6); `quick` scales the frame counts.
+    """Augmentation sizes (docs/spec.md sections 5.2 and 6); `quick` scales the frame counts.
 
     Online: random crop to `crop_frames`, SpecAugment with one frequency mask of width
     0..`freq_mask_max` bins and one time mask of width 0..`time_mask_max` frames per channel,
@@ -96,7 +96,7 @@ class AugmentConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Sizes of the networks (spec section 4). `widths` holds (architecture, class count, width)
+    """Sizes of the networks (docs/spec.md section 4). `widths` holds (architecture, class count, width)
     for every registered architecture: `get_profile` fills it in from the registry
     (`architectures.resolved`; `paper`: the reference's exact widths)."""
 
@@ -110,7 +110,7 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """The reference recipe (spec section 5): SGD, per-step cosine warm restarts, mixup batches.
+    """The reference recipe (docs/spec.md section 5): SGD, per-step cosine warm restarts, mixup batches.
 
     An epoch is `steps_per_epoch` steps (None: ceil(training clips / batch), as in Keras); each
     step draws 2 x batch clips and mixes them into one batch, so a Keras epoch sees the data

@@ -1,5 +1,5 @@
 """Training one model on several processes with torch.distributed: several GPUs, on one machine
-or several (README, "Several GPUs").
+or several (docs/performance.md, "Several GPUs").
 
 `torchrun --nproc_per_node=N -m asclib train ...` starts N processes; `context()` reads the
 variables torchrun sets (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and joins the

@@ -1,6 +1,6 @@
 """Log-mel features with valid deltas, as the reference computes them (notebook 02).
 
-Recipe (spec sections 2 and 3): centred STFT frames with reflect padding (librosa 0.6.3's
+Recipe (docs/spec.md sections 2 and 3): centred STFT frames with reflect padding (librosa 0.6.3's
 default), periodic Hann window of n_fft, power 2, HTK mel filters without area normalisation,
 natural log of (mel + 1e-8), one min-max per clip over the whole matrix to [0, 1], then the
 valid 5-tap delta and the delta of that delta. The three channels are time-aligned on the
@@ -131,7 +131,7 @@ def power(audio: np.ndarray, profile: Profile) -> np.ndarray:
 
 def log_mel_of_power(power_bins: np.ndarray, profile: Profile) -> np.ndarray:
     """The per-clip min-max scaled log-mel of a power spectrogram: the recipe after the STFT, so
-    a spectrum changed bin by bin (spectrum correction) needs no waveform (spec 6.1 step 5)."""
+    a spectrum changed bin by bin (spectrum correction) needs no waveform (docs/spec.md section 6.1 step 5)."""
     mel_filters = _profile_filters(profile)[1]
     logmel = np.log(mel_filters @ power_bins + np.float32(profile.features.log_offset))
     low, high = logmel.min(), logmel.max()

@@ -14,6 +14,21 @@ from contextlib import contextmanager
 from pathlib import Path
 
 
+def code_tree(path: str | Path):
+    """The syntax tree of the Python file `path` without its docstrings: what code computes, so
+    that a hash of it (run keys, `train.training_code_hash`; augmented clips, `augment`) ignores
+    prose and comments."""
+    import ast
+
+    tree = ast.parse(Path(path).read_text())
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return tree
+
+
 @contextmanager
 def atomic_path(destination: str | Path):
     """Yield a temporary path beside `destination`; on success it replaces `destination`.

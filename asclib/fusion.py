@@ -5,7 +5,7 @@ A probability table is a DataFrame indexed by `filename` whose columns are exact
 scenes (`data.SCENES`) or the 3 coarse classes (`data.COARSE_CLASSES`), one row per clip
 summing to one. Every function checks its inputs with `check_probabilities` and matches clips
 by filename, never by row position: the reference's published two-stage number came from
-multiplying two score files whose rows are different clips (spec 8.4, notebook 11). Outputs
+multiplying two score files whose rows are different clips (docs/spec.md section 8.4, notebook 11). Outputs
 are sorted by filename, so the row order of the inputs never matters.
 """
 

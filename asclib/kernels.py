@@ -6,7 +6,7 @@ paths round differently in the last bit, and a short training turns such bits in
 accuracy (an AMD EPYC with AVX-512 moved quick cells by up to 2.1 points and flipped 4 of 8
 verdicts against the committed tables, made on one without it). Capping every library at AVX2
 made the same AVX-512 machine reproduce the committed predictions to the last stored digit
-(README, "How far results move between machines"; `benchmarks/cpu_agreement.py`).
+(docs/performance.md, "How far results move between machines"; `benchmarks/cpu_agreement.py`).
 
 Each library reads its variable when it loads, so `asclib/__init__.py` calls `pin()` before
 anything imports numpy or torch; processes started later (training workers, notebook kernels)

@@ -1,9 +1,9 @@
-"""The paper's three CNNs (section 2.2; spec section 4): ResNet, FCNN and fsFCNN (notebooks 04-06).
+"""The paper's three CNNs (section 2.2; docs/spec.md section 4): ResNet, FCNN and fsFCNN (notebooks 04-06).
 
 Each class, called as `Model(n_classes, width, n_mels)` (`architectures.build`, which also
 initialises it), is a torch module that maps network inputs
 (batch, 3, mel bands, frames) to class logits; softmax is applied outside. Keras conventions
-that change the arithmetic are followed (spec appendix A): BatchNorm with eps 1e-3 and
+that change the arithmetic are followed (docs/spec.md appendix A): BatchNorm with eps 1e-3 and
 momentum 0.01 (Keras 0.99), non-affine BatchNorms where the reference has `learn_bn=False`, no
 convolution biases, TensorFlow "same" padding (asymmetric for stride 2), average pooling that
 excludes padded cells, he-normal (truncated, fan-in) initialisation. In the `paper` profile the
@@ -59,7 +59,7 @@ def same_avg_pool(x: torch.Tensor, kernel: int, stride: tuple[int, int]) -> torc
 
 
 # --------------------------------------------------------------------------------------------
-# ResNet: McDonnell and Gao's split-frequency pre-activation ResNet (spec 4.1)
+# ResNet: McDonnell and Gao's split-frequency pre-activation ResNet (docs/spec.md section 4.1)
 
 
 class _Unit(nn.Sequential):
@@ -129,7 +129,7 @@ class ResNet(nn.Module):
 
 
 # --------------------------------------------------------------------------------------------
-# FCNN and fsFCNN with channel attention (spec 4.2-4.4)
+# FCNN and fsFCNN with channel attention (docs/spec.md section 4.2-4.4)
 
 
 class ChannelAttention(nn.Module):

@@ -1,8 +1,8 @@
 """The paper's reported numbers (Hu et al., ICASSP 2021), for reference columns only.
 
 They were measured on the real development set and, for single models, with the best epoch
-chosen on the evaluation split itself (spec 12.1 item 6); the 81.9 % two-stage ensemble comes
-from a row-order mix-up (spec 8.4; joined by filename the released scores give 79.4 %).
+chosen on the evaluation split itself (docs/spec.md section 12.1 item 6); the 81.9 % two-stage ensemble comes
+from a row-order mix-up (docs/spec.md section 8.4; joined by filename the released scores give 79.4 %).
 Notebooks show them only in rows or columns labelled as the paper's.
 """
 

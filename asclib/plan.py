@@ -81,7 +81,7 @@ def measure(profile: str | Profile = "quick", corpus: bool = False) -> Timings:
         clips = _scratch_clips(folder, profile)
         header = _best(lambda: clip_problems(clips[0], profile.audio), repeats=20)
         log_mel = _best(lambda: features.log_mel(load_audio(clips[1], profile), profile))
-        augmented = {method: _augment_seconds(method, clips, profile, folder) for method in augment.OFFLINE_METHODS}
+        augmented = {method: _augment_seconds(method, clips, profile, folder) for method in augment.names("offline")}
         synth_clip = None
         if corpus:
             from asclib import synth
@@ -136,7 +136,7 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
     context = {"profile": profile, "coefficients": np.ones(profile.features.n_fft // 2 + 1), "rirs": [room],
                "same_scene": {"park": np.array([str(clip) for clip in clips])}, "source": str(clips[0]),
                "scene": "park"}
-    chosen = augment.OFFLINE_METHODS[method]
+    chosen = augment.METHODS[method]
 
     def one_clip():
         audio = load_audio(clips[0], profile).astype(np.float64)
@@ -261,9 +261,9 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
             listed * timings.synth / cores)
     add("check the dataset (headers)", "", f"{listed:,} files", 0, listed * timings.header)
     sources = {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
-               for method, chosen in augment.OFFLINE_METHODS.items()}
+               for method, chosen in augment.METHODS.items() if chosen.kind == "offline"}
     for method, count in sources.items():
-        carried = npy if augment.OFFLINE_METHODS[method].log_mel is not None else 0
+        carried = npy if augment.METHODS[method].log_mel is not None else 0
         seconds = count * timings.augment[method] / cores
         if method == "spectrum_correction":  # its coefficients first: two STFTs per pair, in one process
             pairs = sum(min(int(train_clips[d]), profile.augment.correction_pairs_per_device)
@@ -289,11 +289,12 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
     seeds = len(profile.train.seeds)
     notebook_runs = [run for name, n in architectures.notebook_runs()
                      for run in trainings(f"train {name}, {n} classes, {seeds} seed(s) ({architectures.get(name).notebook})",
-                                          name, n, profile, sources, seeds)]
+                                          name, n, profile, augment.split(architectures.get(name).augmentations)[1],
+                                          seeds)]
     budget, seeds = ablation.budget(profile), profile.ablation.seeds
-    ablation_runs = [run for label, (methods, _) in ablation.rows().items()
+    ablation_runs = [run for label, recipe in ablation.rows().items()
                      for run in trainings(f"ablation: {label}, {len(seeds)} seeds (09)", "resnet", 10, budget,
-                                          methods, len(seeds))]
+                                          augment.split(recipe)[1], len(seeds))]
     forward = (len(profile.train.seeds) * sum(timings.forward[(name, n, profile.models)]
                                               for name, n in architectures.notebook_runs())
                + len(ablation_runs) * timings.forward[("resnet", 10, budget.models)])

@@ -3,13 +3,13 @@
 The reference repository `MihawkHu/DCASE2020_task1` ships the per-clip scores of its 10-class
 ensemble (sum of 3 softmaxes) and of its 3-class ensemble (sum of 2), without filenames; their
 rows follow the fold-1 evaluation list of the 10-class and of the 3-class folder respectively,
-two lists of the same clips in different orders (spec 8.4). `load_released` reads the four
+two lists of the same clips in different orders (docs/spec.md section 8.4). `load_released` reads the four
 files; `Released.p10` and `Released.p3` turn the scores into filename-indexed probability tables
 for `asclib.fusion`, and `row_by_row_two_stage` reproduces the reference's fusion, mistake
 included.
 
-The files come from a folder (an argument or `ASC_RELEASED_DIR`, e.g. the project's
-`../shared/reference/hu2021-released`), or are downloaded once at the pinned commit into the
+The files come from a folder (an argument or `ASC_RELEASED_DIR`; `make` sets it when a copy of
+the released files lies beside the checkout), or are downloaded once at the pinned commit into the
 git-ignored cache root (`<cache root>/released/<commit>`). Every file is checked against its
 SHA-256 prefix before use, wherever it comes from.
 """
@@ -35,9 +35,8 @@ ENV_VARIABLE = "ASC_RELEASED_DIR"
 REPOSITORY = "MihawkHu/DCASE2020_task1"
 COMMIT = "23b6777e91c91c1f08338fdd9721f081c00b5a22"
 BASE_URL = f"https://raw.githubusercontent.com/{REPOSITORY}/{COMMIT}"
-# name -> (path in the upstream repository, SHA-256 prefix). The paths are those the reference
-# spec gives ("10c" = task1a/10class, "3c" = task1a/3class; sections 1 and 8); the prefixes
-# are those of shared/reference/hu2021-released/README.md.
+# name -> (path in the upstream repository, SHA-256 prefix of the file at COMMIT; docs/spec.md
+# sections 1 and 8).
 FILES = {
     "class10_results_acc0.794.txt": ("task1a/10class/class10_results_acc0.794.txt", "e8dd1a54c9908edb"),
     "class3_results_acc0.932.txt": ("task1a/3class/class3_results_acc0.932.txt", "72dd280793f92e03"),
@@ -191,7 +190,7 @@ def load_released(folder: str | Path | None = None) -> Released:
 def row_by_row_two_stage(released: Released) -> pd.DataFrame:
     """The reference's two-stage product as its eval_hybrid.py computes it, mistake included, on
     purpose: score[i, c] = P10[i, c] x P3[i, coarse(c)] for row i of both score files, although
-    row i is a different clip in each (spec 8.3, 8.4). Indexed by the clips of the 10-class list
+    row i is a different clip in each (docs/spec.md section 8.3, 8.4). Indexed by the clips of the 10-class list
     (whose labels their accuracy was computed with) and renormalised per row, which leaves the
     decisions unchanged. For the honest fusion use `fusion.two_stage(released.p10(), released.p3())`.
     """

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import platform
 import re
 import subprocess
@@ -62,6 +63,7 @@ def _cell(value) -> str:
 
 
 README = PROJECT_ROOT / "README.md"
+DOCS = PROJECT_ROOT / "docs"  # the documentation beside the README, whose results blocks are filled too
 # A README block that the reproduce command fills: the tables of results/<profile>/ matching
 # the pattern (CSV files, rows concatenated in name order), rendered as Markdown.
 _README_BLOCK = re.compile(r"(<!-- results: (?P<pattern>[^ ]+) -->\n).*?(<!-- /results -->)", re.S)
@@ -70,8 +72,10 @@ _README_BLOCK = re.compile(r"(<!-- results: (?P<pattern>[^ ]+) -->\n).*?(<!-- /r
 def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
     """Rewrite every `<!-- results: PATTERN -->` ... `<!-- /results -->` block of `readme` from
     the CSV tables of `results/<profile>/` matching PATTERN, so that the README's numbers are
-    always the committed results'. Returns the patterns filled; a pattern matching no file is
-    an error (and the README is left as it was)."""
+    always the committed results', followed by a line naming the notebooks that make them (a
+    result file's name starts with its notebook's number). Returns the patterns filled; a
+    pattern matching no file, or a file of no notebook, is an error (and the README is left as
+    it was)."""
     results = paths(profile).results
 
     def fill(match: re.Match) -> str:
@@ -80,7 +84,9 @@ def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
             raise FileNotFoundError(f"{readme}: the results block {match['pattern']!r} matches no file "
                                     f"under {results}; run the notebook that writes it first")
         table = pd.concat([pd.read_csv(file, index_col=0) for file in files])
-        return match[1] + markdown_table(table) + match[3]
+        makers = " and ".join(f"`notebooks/{name}`" for name in dict.fromkeys(notebook_of(file).name for file in files))
+        caption = f"\n*From `results/{profile}/{match['pattern']}`, made by {makers}.*\n"
+        return match[1] + markdown_table(table) + caption + match[3]
 
     text = readme.read_text()
     updated = _README_BLOCK.sub(fill, text)
@@ -88,6 +94,16 @@ def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
         with atomic_path(readme) as temporary:
             temporary.write_text(updated)
     return [match["pattern"] for match in _README_BLOCK.finditer(text)]
+
+
+def notebook_of(result: Path) -> Path:
+    """The notebook that makes a result file: the one whose number starts the file's name."""
+    number = result.name[:3]
+    found = sorted(NOTEBOOK_DIR.glob(f"{number}*.ipynb")) if re.fullmatch(r"\d\d_", number) else []
+    if len(found) != 1:
+        raise ValueError(f"{result}: a result file's name starts with its notebook's number (NN_), and "
+                         f"{'no notebook' if not found else 'several notebooks'} in {NOTEBOOK_DIR} match it")
+    return found[0]
 
 
 def save_figure(figure, name: str, profile: str) -> Path:
@@ -155,7 +171,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         timings[notebook.name] = round(time.perf_counter() - start, 1)
         print(f"    done in {timings[notebook.name]:.1f} s", flush=True)
     if in_place:
-        update_readme(name)
+        for document in [README, *sorted(DOCS.glob("*.md"))]:
+            update_readme(name, document)
     return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
 
 
@@ -282,8 +299,11 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         "torch": torch.__version__,
         "machine": platform.machine(),
         "cpu": cpu_model(),
+        "cpu_cores": len(os.sched_getaffinity(0)),
+        # the widest vector instructions the CPU has (their speed differs much; kernels.py caps the code paths)
+        "cpu_avx512": "avx512f" in kernels.cpu_flags(),
         # the kernels torch picked (e.g. AVX512 or AVX2): they decide the last bits of every
-        # float, which a short training run amplifies (README, "How far results move")
+        # float, which a short training run amplifies (docs/performance.md, "How far results move between machines")
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "training_threads": train.TRAIN_THREADS,
         "cpu_kernel_caps": kernels.settings(),

@@ -7,8 +7,9 @@ predictions, an ensemble or a two-stage fusion. Systems are formed within one tr
 then evaluated seed by seed; a table row is the mean over seeds. `gains` measures the
 difference between two systems on the same seeds and clips (`metrics.seeded_gain`), and
 `describe_gains` says in words which differences the data supports. `ensemble_table` and
-`two_stage_table` are what notebooks 07 and 08 save as `table1.csv` and `table2.csv`;
+`two_stage_table` are what notebooks 07 and 08 save as `07_table1.csv` and `08_table2.csv`;
 `paper_tables` computes them all again for tests/test_pins.py, which holds their values.
+`model_section` is one model's section of notebooks 04-06.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asclib import ablation, architectures, fusion, metrics, paper, plots, train
+from asclib import ablation, architectures, features, fusion, metrics, models, paper, plots, report, train
 from asclib.config import Profile, get_profile
 
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
@@ -57,6 +58,11 @@ class ModelResults:
         return cls(name, n_classes, profile, train.model_runs(name, n_classes, index, profile, data_seed))
 
     @property
+    def file_prefix(self) -> str:
+        """Its result files' names start with this: its notebook's number, model, classes ("04_resnet-10c")."""
+        return f"{architectures.get(self.name).notebook[:2]}_{self.name}-{self.n_classes}c"
+
+    @property
     def title(self) -> str:
         return f"{architectures.get(self.name).title}, {self.n_classes} classes"
 
@@ -89,9 +95,39 @@ class ModelResults:
                                      "together (rows: true class)", fmt="d", cmap="Blues")
 
     def save_predictions(self) -> list:
-        """Write each seed's predictions to `results/<profile>/predictions/<name>-<n>c-seed<k>.csv`."""
-        return [train.save_predictions(predictions, f"{self.name}-{self.n_classes}c-seed{seed}", self.profile)
+        """Write each seed's predictions to `results/<profile>/predictions/<prefix>-seed<k>.csv`
+        (`file_prefix`: "04_resnet-10c-seed0.csv")."""
+        return [train.save_predictions(predictions, f"{self.file_prefix}-seed{seed}", self.profile)
                 for seed, (_, predictions) in self.runs.items()]
+
+
+def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile,
+                  data_seed: int = 0) -> ModelResults:
+    """One model's section of notebooks 04-06, shown in this order and saved under the notebook's
+    number (`ModelResults.file_prefix`): its trainable parameters against the paper profile's, its
+    layers, the first seed's training curves, every seed's training summary (time, loss plateau),
+    the accuracy per seed with their mean, spread and the paper's row (checked for plausibility),
+    the confusion counts; and every seed's predictions. The runs are trained if missing."""
+    from IPython.display import display
+    from matplotlib import pyplot
+
+    profile = get_profile(profile)
+    results = ModelResults.of(name, n_classes, index, profile, data_seed)
+    model = architectures.build(name, n_classes, profile)
+    reference = models.count_parameters(architectures.build(name, n_classes, "paper"))
+    print(f"{models.count_parameters(model):,} trainable parameters in the {profile.name} profile; "
+          f"{reference:,} in the paper profile (the reference's count)")
+    display(models.layer_table(model, features.input_frames(profile)))
+    for what, shown in (("training", results.curves()), ("training", results.training()),
+                        ("accuracy", results.accuracy()), ("confusion", results.confusion())):
+        if isinstance(shown, pd.DataFrame):
+            report.save_table(shown, f"{results.file_prefix}_{what}", profile.name)
+        else:
+            report.save_figure(shown, f"{results.file_prefix}_{what}", profile.name)
+            pyplot.close(shown)  # shown once, here, in order
+        display(shown)
+    results.save_predictions()
+    return results
 
 
 def within_seeds(systems: BySeed, make) -> BySeed:
@@ -203,10 +239,10 @@ def paper_tables(index: pd.DataFrame, profile: str | Profile, data_seed: int = 0
     models3, truth3 = load_models(profile, index, 3, data_seed)
     models10, truth10 = load_models(profile, index, 10, data_seed)
     results, _ = ablation.run_all(index, profile)
-    return {"table1": ensemble_table(models3, truth3, 3, n_resamples, seed)[0],
+    return {"07_table1": ensemble_table(models3, truth3, 3, n_resamples, seed)[0],
             "07_table2_one_stage": ensemble_table(models10, truth10, 10, n_resamples, seed)[0],
-            "table2": two_stage_table(models10, models3, truth10, n_resamples, seed)[0],
-            "table3": ablation.table(results)}
+            "08_table2": two_stage_table(models10, models3, truth10, n_resamples, seed)[0],
+            "09_table3": ablation.table(results)}
 
 
 def verdict(low: float, high: float) -> str:

@@ -1,15 +1,16 @@
 """Training the CNNs with the reference recipe, and predicting the evaluation split (notebooks 04-06).
 
-Recipe (spec section 5): batches of 32 made by mixing two halves of 64 shuffled clips
-(mixup, Beta(0.4, 0.4) per pair), SpecAugment before a random crop for the FCNN and fsFCNN,
+Recipe (docs/spec.md section 5): batches of 32 made by mixing two halves of 64 shuffled clips
+(mixup, Beta(0.4, 0.4) per pair), SpecAugment before a random crop where the run's recipe has
+it (the FCNN's and fsFCNN's; `asclib.architectures`),
 Keras-style SGD (momentum 0.9) with a per-step cosine schedule that restarts at epochs 0, 2,
 6, 14, ... (cycles of 2, 4, 8, ... epochs) from 0.1 down to 1e-5, divided by
 (1 + 1e-6 * step) as Keras's `decay` did (0 for the fsFCNN), L2 on the ResNet's conv kernels,
 soft-target cross-entropy on logits.
 
 A checkpoint is written after every epoch into the run folder, whose name hashes everything
-that defines the run (model, classes, profile sizes, seed, training clips, and the code that
-trains it, `training_code_hash`): a run that is
+that defines the run (model, classes, profile sizes, online augmentations, seed, training
+clips, and the code that trains it, `training_code_hash`): a run that is
 stopped and started again resumes from its last epoch and ends with the same weights as one
 that never stopped; a finished run is not trained again. The evaluation split is never used
 during training: the model of the last epoch is the model.
@@ -40,7 +41,7 @@ import torch.nn.functional as F
 from asclib import architectures, augment, batches, distributed, features, kernels, models
 from asclib.config import Profile, config_hash, cycle_ends, get_profile, paths
 from asclib.data import COARSE_CLASSES, SCENES
-from asclib.files import atomic_path
+from asclib.files import atomic_path, code_tree
 from asclib.metrics import accuracy_by_device
 
 CHECKPOINT = "checkpoint.pt"
@@ -50,7 +51,9 @@ CHECKPOINT = "checkpoint.pt"
 TRAIN_THREADS = 1
 # The modules whose code decides what a training run computes: their hash is part of every run's
 # key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
-TRAINING_CODE = ("architectures", "augment", "batches", "compand", "distributed", "features", "models", "train")
+# (The offline augmentations' code is not among them: their clips enter the key through the
+# training clips' fingerprint.)
+TRAINING_CODE = ("architectures", "batches", "distributed", "features", "models", "train")
 PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
@@ -89,17 +92,8 @@ def training_code_hash() -> str:
     import ast
     import importlib
 
-    trees = []
-    for module in TRAINING_CODE:
-        source = Path(importlib.import_module(f"asclib.{module}").__file__).read_text()
-        tree = ast.parse(source)
-        for node in ast.walk(tree):
-            body = getattr(node, "body", None)
-            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
-                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
-                node.body = body[1:] or [ast.Pass()]
-        trees.append(ast.dump(tree))
-    return config_hash(trees)
+    return config_hash([ast.dump(code_tree(importlib.import_module(f"asclib.{module}").__file__))
+                        for module in TRAINING_CODE])
 
 
 def seed_group(seed: int) -> str:
@@ -108,7 +102,7 @@ def seed_group(seed: int) -> str:
 
 
 def learning_rate(step: int, steps_per_epoch: int, profile: Profile, keras_decay: float) -> float:
-    """The reference's per-step learning rate (spec 5.3), including Keras's `decay` factor."""
+    """The reference's per-step learning rate (docs/spec.md section 5.3), including Keras's `decay` factor."""
     config = profile.train
     position = step / steps_per_epoch  # in epochs
     start, length = 0, 2
@@ -211,23 +205,25 @@ class TrainingSet:
     labels: np.ndarray
     fingerprint: str
     paths: tuple[str, ...] = ()
+    methods: tuple[str, ...] | None = None  # its offline augmentations; None: made in memory, unknown
 
 
-def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile,
-                 augmentations=tuple(augment.OFFLINE_METHODS), seed: int = 0) -> TrainingSet:
-    """The training split of `index` plus its offline augmentations (generated when missing)."""
+def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile, recipe, seed: int = 0) -> TrainingSet:
+    """The training split of `index` plus the clips of the offline augmentations of `recipe`
+    (method names, `augment.split`; generated when missing)."""
     profile = get_profile(profile)
+    _, offline = augment.split(recipe)
     rows = [index[index["split"] == "train"]]
-    for method in augmentations:
+    for method in offline:
         augment.generate_offline(index, profile, method, seed)
-    if augmentations:
-        rows.append(augment.load_augmented(profile, augmentations))
+    if offline:
+        rows.append(augment.load_augmented(profile, offline))
     rows = pd.concat(rows, ignore_index=True)
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
     clip_paths = list(rows["path"])
     fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
     return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64), fingerprint,
-                       tuple(clip_paths))
+                       tuple(clip_paths), offline)
 
 
 def device_name() -> str:
@@ -256,7 +252,7 @@ def default_precision(device: torch.device) -> str:
     """The arithmetic of training: `ASC_PRECISION` if set, else bf16 autocast on a GPU (its
     matrix units are several times faster in bf16) and float32 on a CPU. Under bf16 autocast
     the convolutions and linear layers compute in bfloat16; the weights, the optimiser, the
-    BatchNorm statistics, the softmax and the loss stay in float32 (README, "Precision")."""
+    BatchNorm statistics, the softmax and the loss stay in float32 (docs/performance.md, "Training at full scale", bf16 autocast)."""
     import os
 
     precision = os.environ.get("ASC_PRECISION") or ("bf16" if device.type == "cuda" else "fp32")
@@ -268,7 +264,7 @@ def default_precision(device: torch.device) -> str:
 def compiled(network: torch.nn.Module, device: torch.device) -> torch.nn.Module:
     """`network` compiled by `torch.compile` on a GPU, where fusing its many small memory-bound
     layers (BatchNorm, ReLU, pooling) makes the paper's ResNet step about 1.7 times faster and
-    the FCNNs' about 1.2 times (README, "Training at full scale"); the first steps of each run
+    the FCNNs' about 1.2 times (docs/performance.md, "Training at full scale"); the first steps of each run
     pay the compilation (15 to 45 s). `ASC_COMPILE=0` keeps eager execution; on a CPU it is
     always eager (the quick runs, bit for bit as before)."""
     import os
@@ -293,20 +289,27 @@ def _clear_out_of_memory(name: str, n_classes: int, profile: Profile, share: sli
             f"profile's train.batch_size), which departs from the paper's recipe. torch said: {str(error).splitlines()[0]}") from None
 
 
-def uses_spec_augment(name: str, spec_augment: bool | None = None) -> bool:
-    """Whether a run masks its batches: the reference's choice for the architecture (the FCNNs,
-    not the ResNet) unless `spec_augment` says otherwise (the ablation of notebook 09 trains the
-    ResNet with it)."""
-    return architectures.get(name).spec_augment if spec_augment is None else bool(spec_augment)
+def recipe_of(name: str, augmentations=None) -> tuple[str, ...]:
+    """A run's augmentations: `augmentations` (method names) or else its architecture's recipe."""
+    return tuple(architectures.get(name).augmentations if augmentations is None else augmentations)
+
+
+def online_methods(name: str, augmentations=None) -> tuple[str, ...]:
+    """The online augmentations of a run (`recipe_of`), checked: every recipe mixes and crops."""
+    online, _ = augment.split(recipe_of(name, augmentations))
+    if not {"mixup", "random_crop"} <= set(online):
+        raise ValueError(f"augmentations {recipe_of(name, augmentations)}: a training step always mixes and crops "
+                         "its batches, so a recipe must name mixup and random_crop")
+    return online
 
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
-               spec_augment: bool | None = None, group: str = "", precision: str = "fp32") -> Path:
+               augmentations=None, group: str = "", precision: str = "fp32") -> Path:
     # only this model's sizes: another architecture's width or epochs do not change this run
     recipe = dataclasses.replace(profile.train, epochs=architectures.epochs(name, profile))
     mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
     key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
-                       "spec_augment": uses_spec_augment(name, spec_augment),
+                       "online": [(method, augment.METHODS[method].seed_id) for method in online_methods(name, augmentations)],
                        "models": architectures.size_key(name, n_classes, profile), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
                        "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
@@ -353,11 +356,12 @@ def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | 
 
 
 def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "quick", seed: int = 0,
-        stop_after: int | None = None, progress: bool = True, spec_augment: bool | None = None,
+        stop_after: int | None = None, progress: bool = True, augmentations=None,
         group: str = "", precision: str | None = None) -> Run:
     """Train (or resume, or load when finished) a model; `stop_after` ends this call after that
-    many more epochs (the run resumes from there next time); `spec_augment` overrides the
-    reference's choice of SpecAugment (`uses_spec_augment`); `group` names a sub-folder of the
+    many more epochs (the run resumes from there next time); `augmentations` (method names,
+    `augment.METHODS`) replaces the architecture's recipe (the ablation of notebook 09): its
+    online methods shape the batches and its offline ones must be those of `data`; `group` names a sub-folder of the
     profile's runs (the ablation's runs live in `ablation/`, apart from the notebooks' models
     that `predict` uses); `precision` is "fp32" or "bf16" (default: `default_precision`). Under
     torchrun every process calls it and they train the run together (module docstring); the
@@ -368,8 +372,13 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     ctx = distributed.context()
     device = ctx.device
     precision = precision or default_precision(device)
-    folder = run_folder(name, n_classes, profile, seed, data, spec_augment, group, precision)
-    masked = uses_spec_augment(name, spec_augment)
+    _, offline = augment.split(recipe_of(name, augmentations))
+    if data.methods is not None and tuple(data.methods) != offline:
+        raise ValueError(f"the training set holds the clips of {data.methods or 'no'} offline augmentations, the "
+                         f"recipe of this {name} run asks for {offline or 'none'}: make it with "
+                         "training_set(index, n_classes, profile, recipe)")
+    folder = run_folder(name, n_classes, profile, seed, data, augmentations, group, precision)
+    masked = "spec_augment" in online_methods(name, augmentations)
     folder.mkdir(parents=True, exist_ok=True)
     architecture = architectures.get(name)
     epochs = architectures.epochs(name, profile)
@@ -379,7 +388,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
 
     torch.manual_seed(seed)
     # channels-last: faster convolutions on GPUs, the same arithmetic; not faster on every CPU
-    # (0.78-0.98x on a 2-core AMD EPYC without AVX-512; README, "Time and seeds")
+    # (0.78-0.98x on a 2-core AMD EPYC without AVX-512; docs/performance.md, "Time and seeds")
     channels_last = device.type == "cuda"
     model = architectures.build(name, n_classes, profile).to(device)
     if channels_last:
@@ -532,7 +541,7 @@ def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profil
 
 def summary(run: Run) -> pd.DataFrame:
     """One row describing a run: size, length, time, and its training loss at the end of the
-    last cosine cycle with the change from the cycle before (notebooks 04-06, README)."""
+    last cosine cycle with the change from the cycle before (notebooks 04-06, docs/library.md)."""
     cycles = plateau_table(run.history)
     return pd.DataFrame({
         "parameters": models.count_parameters(run.model),
@@ -575,8 +584,8 @@ def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None
 def notebook_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> tuple[list[dict], dict]:
     """The runs of notebooks 04-06 under every training seed, as `fit_many` jobs with their
     training sets (`data_seed`: the seed of the corpus and of its offline augmentations)."""
-    jobs = [{"name": name, "n_classes": n, "data": n, "profile": profile, "seed": seed, "group": seed_group(seed)}
-            for name, n in architectures.notebook_runs() for seed in profile.train.seeds]
+    jobs = [{"name": name, "n_classes": n, "data": _set_key(name, n), "profile": profile, "seed": seed,
+             "group": seed_group(seed)} for name, n in architectures.notebook_runs() for seed in profile.train.seeds]
     return jobs, _notebook_sets(index, profile, data_seed)
 
 
@@ -599,7 +608,7 @@ def train_all(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: 
 
 def _folder_arguments(job: dict) -> dict:
     """The arguments of `run_folder` among a `fit` job's."""
-    keys = ("name", "n_classes", "profile", "seed", "data", "spec_augment", "group")
+    keys = ("name", "n_classes", "profile", "seed", "data", "augmentations", "group")
     return {key: job[key] for key in keys if key in job}
 
 
@@ -608,12 +617,20 @@ def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", data_se
     missing; loaded in a second when `train_all` trained them)."""
     profile = get_profile(profile)
     sets = _notebook_sets(index, profile, data_seed)
-    return {seed: {f"{name}-{n}c": fit(name, n, sets[n], profile, seed, progress=False, group=seed_group(seed))
+    return {seed: {f"{name}-{n}c": fit(name, n, sets[_set_key(name, n)], profile, seed, progress=False,
+                                       group=seed_group(seed))
                    for name, n in architectures.notebook_runs()} for seed in profile.train.seeds}
 
 
-def _notebook_sets(index: pd.DataFrame, profile: Profile, data_seed: int) -> dict[int, TrainingSet]:
-    return {n: training_set(index, n, profile, seed=data_seed) for n in sorted({n for _, n in architectures.notebook_runs()})}
+def _set_key(name: str, n_classes: int) -> tuple:
+    """Which training set a notebook model trains on: its class count and offline augmentations."""
+    return n_classes, augment.split(recipe_of(name))[1]
+
+
+def _notebook_sets(index: pd.DataFrame, profile: Profile, data_seed: int) -> dict[tuple, TrainingSet]:
+    """The training sets of the notebooks' models (`_set_key`), each made once."""
+    keys = sorted({_set_key(name, n) for name, n in architectures.notebook_runs()})
+    return {key: training_set(index, key[0], profile, key[1], seed=data_seed) for key in keys}
 
 
 def run_predictions(run: Run, index: pd.DataFrame, profile: str | Profile) -> pd.DataFrame:
@@ -646,6 +663,6 @@ def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: str | Pr
     """One model of notebooks 04-06 under every training seed, trained if missing, with its
     evaluation predictions, by seed (notebooks 04-06)."""
     profile = get_profile(profile)
-    data = training_set(index, n_classes, profile, seed=data_seed)
+    data = training_set(index, n_classes, profile, recipe_of(name), seed=data_seed)
     runs = {seed: fit(name, n_classes, data, profile, seed, group=seed_group(seed)) for seed in profile.train.seeds}
     return {seed: (run, run_predictions(run, index, profile)) for seed, run in runs.items()}

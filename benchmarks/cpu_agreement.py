@@ -77,7 +77,7 @@ def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.Dat
 def committed_tables() -> dict[str, pd.DataFrame]:
     folder = config.PROJECT_ROOT / "results" / "quick" / "tables"
     return {name: pd.read_csv(folder / f"{name}.csv", index_col=0)
-            for name in ("table1", "07_table2_one_stage", "table2", "table3")}
+            for name in ("07_table1", "07_table2_one_stage", "08_table2", "09_table3")}
 
 
 def compare(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame], names: tuple[str, str]) -> pd.DataFrame:

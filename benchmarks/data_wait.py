@@ -85,7 +85,7 @@ class Loop:
         return cls(name, int(classes.rstrip("c")), profile, log_mels, device, precision)
 
     def batches(self, steps: int, background: bool | None = None):
-        return batches.stream(self.log_mels, self.labels, self.order, steps, train.uses_spec_augment(self.name),
+        return batches.stream(self.log_mels, self.labels, self.order, steps, "spec_augment" in train.online_methods(self.name),
                               slice(0, self.profile.train.batch_size), self.n_classes, self.profile, self.rng,
                               self.device, self.channels_last, background)
 

@@ -11,7 +11,7 @@ how a one-GPU machine exercises the CUDA path (SyncBatchNorm, DDP with device_id
 TF32 is switched off so that the comparison measures the split, not TF32 rounding. Prints both
 loss curves and the largest differences; exits 1 when the ResNet's curves or weights differ by
 more than --rtol. The FCNN is reported, not judged: on a GPU its dropout masks differ from the
-one-process run's by design (README, "Several GPUs").
+one-process run's by design (docs/performance.md, "Several GPUs").
 """
 
 from __future__ import annotations

@@ -185,7 +185,8 @@ def benchmark_augmentations(profile_name: str, count: int, repeats: int, report)
         report(f"offline augmentation, {profile_name} profile ({profile.audio.clip_seconds:g} s at {sr} Hz), "
                f"one process, {count} clips per timing:")
         report(f"  room impulse response bank ({len(rirs)} rooms, built once and cached): {bank:.1f} s")
-        for name, method in augment.OFFLINE_METHODS.items():
+        for name in augment.names("offline"):
+            method = augment.METHODS[name]
             method.function(clips[0], sr, np.random.default_rng(0), context)  # warm-up
             rates = []
             for _ in range(repeats):

@@ -37,7 +37,7 @@ def main() -> None:
     widths = {(args.model, args.classes): args.width} if args.width is not None else {}
     profile = architectures.resized(quick, widths, args.epochs)
     index = load_index(synth.dataset(profile, None, 0), profile)
-    run = train.fit(args.model, args.classes, train.training_set(index, args.classes, profile), profile, 0)
+    run = train.fit(args.model, args.classes, train.training_set(index, args.classes, profile, train.recipe_of(args.model)), profile, 0)
     width = f", width {args.width}" if args.width is not None else ""
     print(f"{args.model}, {args.classes} classes{width}, {args.epochs} epochs ({len(run.history)} steps), "
           f"{run.seconds:.0f} s of training on {train.device_name()}; the profile trains "

@@ -23,8 +23,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import ablation, architectures
-from asclib.augment import OFFLINE_METHODS
+from asclib import ablation, architectures, augment
 from asclib.config import get_profile
 from asclib.plan import Timings, plan
 from models import training_flops  # benchmarks/models.py, beside this script
@@ -54,7 +53,7 @@ def training_hours(profile, step: dict) -> pd.DataFrame:
     """The plan's training steps (`asclib.plan.plan`, official fold-1 counts) with the hours each
     takes at `step` seconds per training step of each training key."""
     timings = Timings(device="given step times", header=0.0, features=0.0,
-                      augment={method: 0.0 for method in OFFLINE_METHODS}, synth=None, step=step,
+                      augment={method: 0.0 for method in augment.names("offline")}, synth=None, step=step,
                       forward={key: 0.0 for key in step}, seconds=0.0)
     steps = plan(profile, "/nonexistent", timings=timings).steps
     training = steps[steps["step"].str.startswith(("train ", "ablation: "))].copy()

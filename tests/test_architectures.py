@@ -35,7 +35,7 @@ def tinynet():
     """TinyNet registered for the length of one test."""
     entry = architectures.register(Architecture(
         name="tinynet", title="TinyNet", model_class=TinyNet, seed_id=99,
-        widths={"quick": {10: 3, 3: 2}}, epochs={"quick": 2}, trained_for=(10, 3), spec_augment=True,
+        widths={"quick": {10: 3, 3: 2}}, epochs={"quick": 2}, trained_for=(10, 3), augmentations=("mixup", "random_crop", "spec_augment"),
         weight_decay=0.0, keras_decay=False, cam="gradcam", notebook="12_tinynet", tiny_width=2))
     yield entry
     del architectures.REGISTRY[entry.name]
@@ -102,6 +102,7 @@ def test_the_paper_architectures_keep_their_seeds_and_recipe():
     entries = architectures.REGISTRY
     assert [(name, entry.seed_id) for name, entry in entries.items()][:3] == [("resnet", 0), ("fcnn", 1), ("fsfcnn", 2)]
     assert architectures.notebook_runs()[:5] == (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
-    assert [train.uses_spec_augment(name) for name in ("resnet", "fcnn", "fsfcnn")] == [False, True, True]
+    assert ["spec_augment" in train.online_methods(name) for name in ("resnet", "fcnn", "fsfcnn")] == [False, True, True]
+    assert {entries[name].augmentations[-6:] for name in ("resnet", "fcnn", "fsfcnn")} == {architectures.PAPER_OFFLINE}
     assert [entries[name].keras_decay for name in ("resnet", "fcnn", "fsfcnn")] == [True, True, False]
     assert [entries[name].weight_decay for name in ("resnet", "fcnn", "fsfcnn")] == [2e-3, 0.0, 0.0]

@@ -1,4 +1,5 @@
-"""The nine augmentations: online batch transforms, offline clip generators, the compander."""
+"""The nine augmentations: the registry, online batch transforms (asclib.batches), offline clip
+generators, the compander."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from asclib import augment
+import torch
+
+from asclib import augment, batches
 from asclib.compand import Compander, compand, transfer_gain
 from asclib.data import load_index
 from conftest import TINY, skip_or_fail
@@ -46,33 +49,38 @@ def test_compander_curve_passes_through_its_points_away_from_knees():
         assert abs(level_db + gain_db - expected) < 0.05, (level_db, level_db + gain_db, expected)
 
 
-# --- online augmentations ------------------------------------------------------------------------
+# --- online augmentations (the training path's torch functions, asclib.batches) ------------------
+
+def _random_crop(batch: np.ndarray, frames: int, rng) -> np.ndarray:
+    starts = batches.crop_starts(len(batch), batch.shape[-1], frames, rng)
+    return batches.crop(torch.from_numpy(np.ascontiguousarray(batch)), torch.from_numpy(starts), frames).numpy()
+
 
 def test_random_crop_keeps_consecutive_frames():
     rng = np.random.default_rng(0)
     batch = np.arange(2 * 3 * 4 * 10, dtype=np.float32).reshape(2, 3, 4, 10)
-    cropped = augment.random_crop(batch, 7, rng)
+    cropped = _random_crop(batch, 7, rng)
     assert cropped.shape == (2, 3, 4, 7)
     for x, c in zip(batch, cropped):
         start = int(c[0, 0, 0] - x[0, 0, 0])
         assert np.array_equal(c, x[..., start:start + 7])
     with pytest.raises(ValueError, match="crop of 11 frames"):
-        augment.random_crop(batch, 11, rng)
+        _random_crop(batch, 11, rng)
 
 
 def test_random_crop_starts_as_the_reference():
     """numpy's randint(0, 423 - 400) of the reference: starts 0 to 22, all of them drawn."""
     batch = np.broadcast_to(np.arange(423, dtype=np.float32), (4000, 1, 1, 423))
-    starts = augment.random_crop(batch, 400, np.random.default_rng(0))[:, 0, 0, 0].astype(int)
+    starts = _random_crop(batch, 400, np.random.default_rng(0))[:, 0, 0, 0].astype(int)
     assert sorted(set(starts)) == list(range(23))
-    assert set(augment.random_crop(batch[:5, ..., :400], 400, np.random.default_rng(0))[:, 0, 0, 0]) == {0}
+    assert set(_random_crop(batch[:5, ..., :400], 400, np.random.default_rng(0))[:, 0, 0, 0]) == {0}
 
 
 def test_spec_augment_masks_one_band_and_one_span_per_channel():
     rng = np.random.default_rng(0)
-    batch = np.ones((8, 3, 128, 423), np.float32)
-    out = augment.spec_augment(batch, 12, 39, rng)
-    assert np.all(batch == 1)  # the input is not modified
+    batch = torch.ones((8, 3, 128, 423))
+    out = batches.mask(batch, torch.from_numpy(batches.spec_augment_draws(tuple(batch.shape), 12, 39, rng))).numpy()
+    assert batch.eq(1).all()  # the input is not modified
     for example in out:
         for channel in example:
             zero_rows = np.where(~channel.any(axis=1))[0]
@@ -88,7 +96,8 @@ def test_mixup_gives_convex_combinations_and_soft_targets():
     rng = np.random.default_rng(0)
     x1, x2 = np.zeros((64, 3, 2, 2), np.float32), np.ones((64, 3, 2, 2), np.float32)
     y1, y2 = np.eye(10, dtype=np.float32)[np.zeros(64, int)], np.eye(10, dtype=np.float32)[np.ones(64, int)]
-    x, y = augment.mixup(x1, y1, x2, y2, 0.4, rng)
+    weights = torch.from_numpy(batches.mixup_weights(64, 0.4, rng))
+    x, y = (batches.mix(torch.from_numpy(a), torch.from_numpy(b), weights).numpy() for a, b in ((x1, x2), (y1, y2)))
     weight = 1 - x[:, 0, 0, 0]
     assert np.allclose(y[:, 0], weight, atol=1e-6) and np.allclose(y.sum(axis=1), 1)
     assert 0 <= weight.min() and weight.max() <= 1
@@ -121,16 +130,16 @@ def augmented(tiny_index, tmp_path_factory):
     root = tmp_path_factory.mktemp("augmented")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("ASC_CACHE_DIR", str(root / "cache"))
-        for method in augment.OFFLINE_METHODS:
+        for method in augment.names("offline"):
             augment.generate_offline(tiny_index, TINY, method, seed=3, out_dir=root / method)
     return root
 
 
 def test_offline_sets_are_datasets_with_provenance(augmented, tiny_index):
-    rows = augment.load_augmented(TINY, list(augment.OFFLINE_METHODS), root=augmented)
+    rows = augment.load_augmented(TINY, augment.names("offline"), root=augmented)
     train = tiny_index[tiny_index["split"] == "train"]
     expected = {m: (train["device"] == "a").sum() if spec.device_a_only else len(train)
-                for m, spec in augment.OFFLINE_METHODS.items()}
+                for m, spec in augment.METHODS.items() if spec.kind == "offline"}
     assert rows["method"].value_counts().to_dict() == expected
     assert rows["filename"].is_unique and (rows["split"] == "train").all()
     assert all(name.endswith(f"_{method}.wav") for name, method in zip(rows["filename"], rows["method"]))
@@ -205,3 +214,51 @@ def test_unknown_method_and_missing_set_are_named(tiny_index, tmp_path):
         augment.generate_offline(tiny_index, TINY, "echo")
     with pytest.raises(FileNotFoundError, match="generate it first"):
         augment.load_augmented(TINY, ["noise"], root=tmp_path)
+
+
+# --- the registry ------------------------------------------------------------------------------
+
+NEW_METHOD = '''
+
+def polarity(audio, sr, rng, context):
+    return -audio, {}
+
+
+register(Method("polarity", "offline", 9, "polarity inversion", polarity))
+'''
+
+
+def test_a_new_method_leaves_the_clips_of_the_others_current(tmp_path, monkeypatch):
+    """Adding an offline method to augment.py (its function and its registration) keeps every
+    other method's clips, hence every other run's key; changing one method's code renews its
+    clips alone."""
+    source = open(augment.__file__).read()
+    before = {method: augment._code_hash(method) for method in augment.names("offline")}
+    added = tmp_path / "augment_with_a_new_method.py"
+    added.write_text(source + NEW_METHOD)
+    namespace = {}
+    exec(compile("def polarity(audio, sr, rng, context):\n    return -audio, {}\n", "new", "exec"), namespace)
+    monkeypatch.setitem(augment.METHODS, "polarity",
+                        augment.Method("polarity", "offline", 9, "polarity inversion", namespace["polarity"]))
+    monkeypatch.setattr(augment, "__file__", str(added))
+    assert {method: augment._code_hash(method) for method in before} == before
+    assert augment._code_hash("polarity") not in before.values()
+
+    changed = tmp_path / "augment_with_other_noise.py"
+    assert source.count('rng.normal(0.0, 0.01, size=len(audio))') == 1
+    changed.write_text(source.replace('rng.normal(0.0, 0.01, size=len(audio))', 'rng.normal(0.0, 0.02, size=len(audio))'))
+    monkeypatch.setattr(augment, "__file__", str(changed))
+    monkeypatch.delitem(augment.METHODS, "polarity")
+    after = {method: augment._code_hash(method) for method in before}
+    assert [method for method in before if after[method] != before[method]] == ["noise"]
+
+
+def test_recipes_are_checked_by_name():
+    assert augment.split(("spectrum_correction", "mixup", "random_crop", "noise")) == (
+        ("mixup", "random_crop"), ("spectrum_correction", "noise"))
+    with pytest.raises(ValueError, match=r"unknown augmentation\(s\) 'specaugment': expected names from"):
+        augment.split(("mixup", "specaugment"))
+    with pytest.raises(ValueError, match="seed id 4 of 'other' belongs to 'noise'"):
+        augment.register(augment.Method("other", "offline", 4, "x", augment.noise))
+    with pytest.raises(ValueError, match="offline augmentation 'other' has no function"):
+        augment.register(augment.Method("other", "offline", 99, "x"))

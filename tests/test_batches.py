@@ -1,4 +1,4 @@
-"""Batches built in torch on the training device: the numpy functions' batches, bit for bit on a
+"""Batches built in torch on the training device: the reference's numpy batches, bit for bit on a
 CPU; bf16 training; the errors of a full disk and of a GPU out of memory."""
 
 from __future__ import annotations
@@ -10,19 +10,44 @@ import numpy as np
 import pytest
 import torch
 
-from asclib import architectures, augment, batches, features, train
+from asclib import architectures, batches, features, train
 from asclib.config import get_profile
 from asclib.files import DiskFullError
 
 from test_train import TINY_TRAINING, data, runs  # noqa: F401  (fixtures: random clips, runs in tmp)
 
 
+# The reference's online augmentations in numpy, as its code does them: the reference the torch
+# functions of the training path (asclib.batches) are held to.
+
+def _spec_augment(batch: np.ndarray, freq_max: int, time_max: int, rng) -> np.ndarray:
+    out = batch.copy()
+    draws = batches.spec_augment_draws(batch.shape, freq_max, time_max, rng)
+    for (b, c), (freq_start, freq_width, time_start, time_width) in zip(np.ndindex(batch.shape[:2]),
+                                                                       draws.reshape(-1, 4)):
+        out[b, c, freq_start:freq_start + freq_width, :] = 0
+        out[b, c, :, time_start:time_start + time_width] = 0
+    return out
+
+
+def _random_crop(batch: np.ndarray, frames: int, rng) -> np.ndarray:
+    starts = batches.crop_starts(len(batch), batch.shape[-1], frames, rng)
+    return np.stack([x[..., s:s + frames] for x, s in zip(batch, starts)])
+
+
+def _mixup(x1, y1, x2, y2, alpha: float, rng):
+    weight = batches.mixup_weights(len(x1), alpha, rng, x1.dtype)
+    x_weight = weight.reshape((-1,) + (1,) * (x1.ndim - 1))
+    y_weight = weight.reshape((-1,) + (1,) * (y1.ndim - 1))
+    return x_weight * x1 + (1 - x_weight) * x2, y_weight * y1 + (1 - y_weight) * y2
+
+
 def _numpy_batch(log_mels, labels, chosen, n_classes, masked, profile, rng):
-    """The batch as the numpy functions of asclib.augment make it (the reference's order)."""
+    """The batch as the reference's numpy code makes it (its order of draws)."""
     x = features.network_inputs(log_mels[chosen])
     if masked:
-        x = augment.spec_augment(x, profile.augment.freq_mask_max, profile.augment.time_mask_max, rng)
-    x = augment.random_crop(x, profile.augment.crop_frames, rng)
+        x = _spec_augment(x, profile.augment.freq_mask_max, profile.augment.time_mask_max, rng)
+    x = _random_crop(x, profile.augment.crop_frames, rng)
     return x, np.eye(n_classes, dtype=np.float32)[labels[chosen]]
 
 
@@ -37,7 +62,7 @@ def test_torch_batches_equal_the_numpy_functions_bit_for_bit(profile_name, maske
     reference_rng, torch_rng = np.random.default_rng(1), np.random.default_rng(1)
     x1, y1 = _numpy_batch(log_mels, labels, first, 10, masked, profile, reference_rng)
     x2, y2 = _numpy_batch(log_mels, labels, second, 10, masked, profile, reference_rng)
-    x, y = augment.mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, reference_rng)
+    x, y = _mixup(x1, y1, x2, y2, profile.augment.mixup_alpha, reference_rng)
     draws = batches.draw(first, second, masked, profile, torch_rng)
     assert torch_rng.bit_generator.state == reference_rng.bit_generator.state  # same draws, same order
     for share in (slice(0, 32), slice(8, 16)):  # one process, and rank 1 of 4

@@ -17,7 +17,7 @@ from asclib.data import AudioError, load_audio
 
 
 def reference_features(audio: np.ndarray, sr=44_100, n_fft=2048, hop=1024, n_mels=128) -> np.ndarray:
-    """The spec's formulas written out plainly, in float64 (spec sections 2 and 3)."""
+    """The spec's formulas written out plainly, in float64 (docs/spec.md sections 2 and 3)."""
     padded = np.pad(audio, n_fft // 2, mode="reflect")
     n = np.arange(n_fft)
     window = 0.5 - 0.5 * np.cos(2 * np.pi * n / n_fft)  # periodic Hann

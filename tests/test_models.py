@@ -19,6 +19,15 @@ def test_paper_parameter_counts_equal_the_reference(name, classes):
     assert models.count_parameters(architectures.build(name, classes, "paper")) == PAPER_COUNTS[(name, classes)]
 
 
+# The quick networks of the committed results (notebooks 04-06 print these counts)
+QUICK_COUNTS = {("resnet", 10): 91_428, ("resnet", 3): 22_792, ("fcnn", 10): 83_677, ("fcnn", 3): 83_236,
+                ("fsfcnn", 10): 66_917}
+
+
+def test_quick_parameter_counts_are_the_committed_results():
+    assert {key: models.count_parameters(architectures.build(*key, "quick")) for key in QUICK_COUNTS} == QUICK_COUNTS
+
+
 @pytest.mark.parametrize("name, classes, maps", [("resnet", 10, (128, 27)), ("fcnn", 3, (8, 26)), ("fsfcnn", 10, (32, 14))])
 def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
     model = architectures.build(name, classes, "paper").eval()

@@ -1,6 +1,6 @@
 """The committed quick tables hold: Tables 1-3 are computed again from the runs trained here
 (`make test` trains them first; this test trains any that are missing) and compared with
-`results/quick/tables/table{1,2,3}.csv` and `07_table2_one_stage.csv` (the 10-class ensemble
+`results/quick/tables/07_table1.csv`, `08_table2.csv`, `09_table3.csv` and `07_table2_one_stage.csv` (the 10-class ensemble
 against its members) as committed.
 
 Every overall accuracy must lie within `tolerance` of its committed value: 1.5 points, or, for
@@ -8,7 +8,7 @@ a row whose seeds spread widely, the bound that the difference between two indep
 that many seeds exceeds with probability 0.0002 (3.7 x sqrt(2 / seeds) x the committed seed
 standard deviation; 0.0002 x the 25-odd cells held leaves about a 1 % chance that any of them
 fails by chance), whichever is larger. Another CPU's arithmetic acts on a short training like
-another draw of seeds (README, "How far results move between machines"), so that is the spread
+another draw of seeds (docs/performance.md, "How far results move between machines"), so that is the spread
 the same recipe can show; a broken pipeline (a 10-class accuracy of 25 %) is far outside it. The headline
 conclusions must not be contradicted: where the committed table calls a two-stage system's gain
 or the ensemble's gain over its best member a gain (or a loss), the gain measured here has that
@@ -51,7 +51,7 @@ def _ours(table: pd.DataFrame) -> pd.DataFrame:
     return table[~table.index.str.startswith("paper")]
 
 
-@pytest.mark.parametrize("name", ["table1", "table2", "table3"])
+@pytest.mark.parametrize("name", ["07_table1", "08_table2", "09_table3"])
 def test_every_overall_accuracy_holds(fresh, name):
     old, new = _ours(committed(name)), _ours(fresh[name])
     assert list(new.index) == list(old.index), f"{name}: rows {list(new.index)}, committed {list(old.index)}"
@@ -73,7 +73,7 @@ def _headlines(table: pd.DataFrame) -> pd.DataFrame:
                                                                               "gain high": float})
 
 
-@pytest.mark.parametrize("name", ["table1", "07_table2_one_stage", "table2"])
+@pytest.mark.parametrize("name", ["07_table1", "07_table2_one_stage", "08_table2"])
 def test_headline_conclusions_hold(fresh, name):
     old, new = _headlines(committed(name)), _headlines(fresh[name])
     assert list(new.index) == list(old.index)
@@ -93,6 +93,6 @@ def test_headline_conclusions_hold(fresh, name):
 
 def test_a_broken_pipeline_fails_the_pins():
     """A 10-class accuracy of 25 % is far outside any tolerance the committed tables allow."""
-    table2 = _ours(committed("table2"))
+    table2 = _ours(committed("08_table2"))
     allowed = [tolerance(row["overall std"], int(row["seeds"])) for _, row in table2.iterrows()]
     assert all(abs(25.0 - value) > limit for value, limit in zip(table2["overall"], allowed))

@@ -51,7 +51,7 @@ def test_row_by_row_product_gives_the_published_number(audit):
     assert round(shipped["overall"], 2) == 81.89
     assert round(shipped["log loss"], 3) == 0.789
     per_device = {"a": 87.9, "b": 80.9, "c": 87.3, "s1": 81.8, "s2": 77.0, "s3": 82.4,
-                  "s4": 83.0, "s5": 79.1, "s6": 77.6}  # spec 8.4, as their README lists
+                  "s4": 83.0, "s5": 79.1, "s6": 77.6}  # docs/spec.md section 8.4, as their README lists
     assert {d: round(shipped[d], 1) for d in per_device} == per_device
 
 

@@ -12,7 +12,7 @@ import papermill
 import pytest
 
 from asclib import kernels, report
-from asclib.config import TRAINING_OVERRIDES_VARIABLE, reduce_training
+from asclib.config import PROJECT_ROOT, TRAINING_OVERRIDES_VARIABLE, reduce_training
 from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
 from conftest import write_layout
 
@@ -34,10 +34,15 @@ def test_update_readme_fills_blocks_from_results_and_refuses_a_missing_table(tmp
     readme.write_text("intro\n<!-- results: tables/*_training.csv -->\nstale 1.0\n<!-- /results -->\nend\n")
     assert report.update_readme("quick", readme) == ["tables/*_training.csv"]
     text = readme.read_text()
-    assert "stale" not in text and "| resnet | 61.5 |\n| fcnn | 70.25 |\n<!-- /results -->\nend\n" in text
+    assert "stale" not in text and ("| resnet | 61.5 |\n| fcnn | 70.25 |\n\n*From `results/quick/tables/*_training.csv`, "
+                                    "made by `notebooks/04_resnet.ipynb` and `notebooks/05_fcnn.ipynb`.*\n"
+                                    "<!-- /results -->\nend\n") in text
     assert text.startswith("intro\n<!-- results: tables/*_training.csv -->\n|  | overall |")
     readme.write_text("<!-- results: tables/table9.csv -->\nold\n<!-- /results -->\n")
     with pytest.raises(FileNotFoundError, match="table9.csv"):
+        report.update_readme("quick", readme)
+    pd.DataFrame({"overall": [1.0]}, index=["x"]).to_csv(tables / "table9.csv")  # no notebook's number
+    with pytest.raises(ValueError, match=r"table9.csv: a result file's name starts with its notebook's number"):
         report.update_readme("quick", readme)
     assert "old" in readme.read_text()
 
@@ -139,3 +144,11 @@ def test_editing_the_parameters_cell_of_an_executed_notebook_changes_what_it_run
     ran.cells[0].source = ran.cells[0].source.replace('"injected"', '"edited"')
     NotebookClient(ran, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     assert ran.cells[-1].outputs[0]["text"] == "edited\n"
+
+
+def test_every_committed_result_file_starts_with_its_notebooks_number():
+    results = PROJECT_ROOT / "results" / "quick"
+    files = [file for folder in ("tables", "figures", "predictions") for file in sorted((results / folder).iterdir())]
+    assert len(files) > 100
+    for file in files:
+        report.notebook_of(file)  # raises for a file of no notebook

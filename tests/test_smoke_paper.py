@@ -1,6 +1,6 @@
 """A smoke run of the paper path: the one command, `python -m asclib reproduce --profile paper`,
 on a real-layout folder built from the 13 real clips, with the paper's feature sizes and models
-and every training shortened (README, "Profiles"). It keeps the real-data path from rotting
+and every training shortened (docs/running.md, "Profiles"). It keeps the real-data path from rotting
 while the full development set is not at hand."""
 
 from __future__ import annotations

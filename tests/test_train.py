@@ -193,7 +193,7 @@ def test_training_set_keeps_each_clip_with_its_label_and_its_features(tiny_corpu
 
     monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
     index = asc_data.load_index(tiny_corpus, TINY).sample(frac=1, random_state=1)  # any row order
-    training = train.training_set(index, n_classes, TINY, augmentations=())
+    training = train.training_set(index, n_classes, TINY, ())
     by_path = index.set_index("path")
     assert len(training.paths) == len(training.labels) == (index["split"] == "train").sum()
     column = train.target_column(n_classes)
@@ -232,7 +232,7 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
     assert sorted(checkpoints) == sorted((seed, f"{name}-{n}c") for name, n in architectures.notebook_runs() for seed in (5, 6))
     assert all(state["epoch"] == 2 for state in checkpoints.values())
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "alone"))
-    alone = train.fit("fcnn", 10, train.training_set(index, 10, profile), profile, 6, progress=False)
+    alone = train.fit("fcnn", 10, train.training_set(index, 10, profile, train.recipe_of("fcnn")), profile, 6, progress=False)
     assert all(torch.equal(checkpoints[6, "fcnn-10c"]["model"][k], v) for k, v in alone.model.state_dict().items())
     # each model of an ensemble has its own batch order, and each seed its own
     orders = {key: state["batches"]["order"] for key, state in checkpoints.items()}
@@ -304,3 +304,17 @@ def test_a_checkpoint_of_an_older_version_is_refused_with_advice(data):
     (tmp := path.with_name("garbage.pt")).write_bytes(b"not a checkpoint")
     with pytest.raises(train.CheckpointError, match="or it is not a checkpoint"):
         train.read_checkpoint(tmp)
+
+
+def test_a_recipe_must_mix_crop_and_match_its_training_clips(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path))
+    with pytest.raises(ValueError, match="a training step always mixes and crops its batches"):
+        train.fit("fcnn", 10, data, TINY_TRAINING, augmentations=("mixup", "spec_augment"), progress=False)
+    with_clips = dataclasses.replace(data, methods=("noise",))
+    with pytest.raises(ValueError, match=r"holds the clips of \('noise',\) offline augmentations, the recipe of "
+                                         r"this fcnn run asks for \('spectrum_correction', "):
+        train.fit("fcnn", 10, with_clips, TINY_TRAINING, progress=False)
+    plain = train.fit("fcnn", 10, data, TINY_TRAINING, augmentations=("mixup", "random_crop"), progress=False)
+    masked = train.fit("fcnn", 10, data, TINY_TRAINING, augmentations=("random_crop", "spec_augment", "mixup"),
+                       progress=False)
+    assert plain.folder != masked.folder == train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
