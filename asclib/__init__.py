@@ -15,7 +15,8 @@ Module map, in the order the notebooks use them:
 | augment, compand | the registry of the nine augmentations; the offline ones; SoX's compander | 03 |
 | batches | training batches and the online augmentations, in torch | 03-06, 09 |
 | architectures, models | the registry of the networks; their classes | 04-06 |
-| train | training runs, checkpoints, evaluation predictions | 04-06, 09 |
+| train | training runs and their checkpoints | 04-06, 09 |
+| evaluation | the runs' predictions of the evaluation split: computed, stored, read back | 04-11 |
 | runs, parallel, distributed | every run made ahead, side by side; torchrun | `reproduce`, `train` |
 | metrics, tables, fusion | accuracies, intervals over seeds and clips, ensembles, the two-stage fusion | 04-09 |
 | ablation | Table 3 | 09 |

@@ -76,16 +76,18 @@ def _smoke_options(command: argparse.ArgumentParser) -> None:
 def _run(args: argparse.Namespace) -> int:
     import os
 
-    from asclib.config import reduce_training
+    from asclib.config import get_profile, reduce_training
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
         raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")
     if args.command in ("reproduce", "train"):  # for this process and every notebook kernel and worker it starts
         reduce_training(args.epochs, args.steps_per_epoch, args.batch_size, args.seeds)
+    # the profile, resolved once (after a smoke run's reductions) and passed down as a Profile
+    profile = get_profile(args.profile) if getattr(args, "profile", None) else None
     if args.command == "reproduce" and args.dry_run:
         from asclib.plan import plan
 
-        print(plan(args.profile, args.data_dir, args.seed))
+        print(plan(profile, args.data_dir, args.seed))
     elif args.command == "reproduce":
         from asclib.report import reproduce
 
@@ -97,24 +99,24 @@ def _run(args: argparse.Namespace) -> int:
         from asclib.data import load_index
 
         with distributed.rank_zero_first():  # one process generates a missing corpus
-            index = load_index(synth.dataset(args.profile, args.data_dir, args.seed), args.profile)
-        runs.prepare(index, args.profile, args.seed)
+            index = load_index(synth.dataset(profile, args.data_dir, args.seed), profile)
+        runs.prepare(index, profile, args.seed)
         distributed.finish()
     elif args.command == "predict":
         from pathlib import Path
 
-        from asclib.config import get_profile, paths
+        from asclib.config import paths
         from asclib.predict import command
         from asclib.train import seed_group
 
         cam_folder = (args.cam_dir or (Path(args.out).parent if args.out else Path.cwd())) if args.cam else None
-        profile = get_profile(args.profile or "quick")
-        default = paths(profile).runs / seed_group(profile.train.seeds[0])
-        return command(args.files, args.runs or [default], args.profile, args.out, cam_folder)
+        where = profile or get_profile("quick")  # `profile` (if given) also refuses runs of another profile
+        default = paths(where).runs / seed_group(where.train.seeds[0])
+        return command(args.files, args.runs or [default], profile, args.out, cam_folder)
     elif args.command == "index":
         from asclib.data import load_index
 
-        index = load_index(args.data_dir, args.profile)
+        index = load_index(args.data_dir, profile)
         print(index.pivot_table(index="device", columns="split", values="filename",
                                 aggfunc="count", observed=False).to_string())
     return 0

@@ -21,8 +21,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from asclib import architectures, augment, metrics, train
-from asclib.config import Profile, get_profile
+from asclib import architectures, augment, evaluation, metrics, train
+from asclib.config import Profile
 from asclib.data import DEVICE_GROUPS
 
 EXTRA = ("pitch_shift", "speed_change", "noise", "mix_audio")
@@ -40,9 +40,8 @@ COLUMNS = (*DEVICE_GROUPS, "overall")
 HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that still says something
 
 
-def budget(profile: str | Profile) -> Profile:
+def budget(profile: Profile) -> Profile:
     """The profile with the ablation's ResNet width and epochs: what every row is trained with."""
-    profile = get_profile(profile)
     return architectures.resized(profile, {("resnet", 10): profile.ablation.resnet_width},
                                  {"resnet": profile.ablation.epochs})
 
@@ -61,10 +60,9 @@ def _run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> di
             "group": train.seed_group(seed) if shared else GROUP}
 
 
-def jobs(index: pd.DataFrame, profile: str | Profile = "quick", with_notebook_04: bool = True) -> tuple[list[dict], dict]:
+def jobs(index: pd.DataFrame, profile: Profile, with_notebook_04: bool = True) -> tuple[list[dict], dict]:
     """Every row under every seed of `profile.ablation` as `train.fit_many` jobs, with their
     training sets (`train.train_all` trains them with the notebooks' runs, in one pool)."""
-    profile = get_profile(profile)
     chosen = rows(with_notebook_04)
     offline = {label: augment.split(recipe)[1] for label, recipe in chosen.items()}
     sets = {methods: train.training_set(index, 10, profile, methods) for methods in offline.values()}
@@ -73,13 +71,12 @@ def jobs(index: pd.DataFrame, profile: str | Profile = "quick", with_notebook_04
     return listed, sets
 
 
-def run_all(index: pd.DataFrame, profile: str | Profile = "quick",
+def run_all(index: pd.DataFrame, profile: Profile,
             with_notebook_04: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train every row under every seed (cached, one run per core) and return (results, correct):
     one row per (row, seed) with the accuracy per device and group (%) and the run's training
     seconds, and, per evaluation clip
     (indexed by filename, with its device), whether each (row, seed) classified it correctly."""
-    profile = get_profile(profile)
     listed, sets = jobs(index, profile, with_notebook_04)
     train.fit_many(listed, sets, f"ablation: {len(rows(with_notebook_04))} rows x {len(profile.ablation.seeds)} seeds")
     results, correct = [], {}
@@ -87,7 +84,7 @@ def run_all(index: pd.DataFrame, profile: str | Profile = "quick",
         for seed in profile.ablation.seeds:
             run = train.fit(data=sets[augment.split(recipe)[1]], progress=False,
                             **_run_arguments(label, recipe, seed, profile))
-            predictions = train.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
+            predictions = evaluation.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
             correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
             accuracy = metrics.accuracy_by_device(
                 pd.DataFrame({"device": predictions["device"], "correct": correct[label, seed]})).iloc[0]

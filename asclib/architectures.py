@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from asclib import augment, models
-from asclib.config import Profile, config_hash, get_profile
+from asclib.config import Profile, config_hash
 
 CLASS_COUNTS = (10, 3)  # the paper's two classifiers: ten scenes, three coarse classes
 CAM_METHODS = ("cam", "gradcam")
@@ -92,10 +92,9 @@ def notebook_runs() -> tuple[tuple[str, int], ...]:
     return tuple((entry.name, n) for entry in REGISTRY.values() for n in entry.trained_for)
 
 
-def width(name: str, n_classes: int, profile: str | Profile):
+def width(name: str, n_classes: int, profile: Profile):
     """The width argument of `name` with `n_classes` classes in `profile`: the profile's own
     (`config.ModelConfig.widths`) or else the entry's for the profile's name."""
-    profile = get_profile(profile)
     for entry_name, classes, value in profile.models.widths:
         if (entry_name, classes) == (name, n_classes):
             return value
@@ -106,9 +105,8 @@ def width(name: str, n_classes: int, profile: str | Profile):
     return entry.widths[profile.name][n_classes]
 
 
-def epochs(name: str, profile: str | Profile) -> int:
+def epochs(name: str, profile: Profile) -> int:
     """How many epochs `name` trains in `profile` (`config.TrainConfig.epochs`, else its entry's)."""
-    profile = get_profile(profile)
     found = dict(profile.train.epochs)
     if name in found:
         return found[name]
@@ -160,10 +158,9 @@ def tiny(profile: Profile, epochs: int = 2) -> Profile:
     return resized(profile, {entry.name: entry.tiny_width for entry in REGISTRY.values()}, epochs)
 
 
-def build(name: str, n_classes: int, profile: str | Profile = "quick") -> nn.Module:
+def build(name: str, n_classes: int, profile: Profile) -> nn.Module:
     """A freshly initialised `name` for `n_classes` (10 or 3) at the profile's width:
     Keras's he-normal initialisation and the profile's BatchNorm momentum (`models`)."""
-    profile = get_profile(profile)
     entry = get(name)
     if n_classes not in CLASS_COUNTS:
         raise ValueError(f"unsupported class count {n_classes}: the paper's classifiers have {CLASS_COUNTS} classes")

@@ -35,7 +35,7 @@ from scipy import signal
 
 from asclib import features, kernels
 from asclib.compand import Compander, compand
-from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.config import Profile, config_hash, paths
 from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
 from asclib.files import atomic_path, code_tree, folder_is_current
 from asclib.parallel import process_map
@@ -62,7 +62,7 @@ def _stft(audio: np.ndarray, profile: Profile) -> np.ndarray:
                         pad_mode="reflect")
 
 
-def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: int = 0) -> np.ndarray:
+def correction_coefficients(index: pd.DataFrame, profile: Profile, seed: int = 0) -> np.ndarray:
     """Per-STFT-bin correction towards the average non-A training device (paper section 2.3).
 
     For parallel training recordings (device A and one of b, c, s1, s2, s3 of the same segment),
@@ -70,7 +70,6 @@ def correction_coefficients(index: pd.DataFrame, profile: str | Profile, seed: i
     `correction_pairs_per_device` pairs of every device, all devices pooled. (The reference code
     meant to do this but, through a counter reset, used device s3 only: docs/spec.md section 6.1.)
     """
-    profile = get_profile(profile)
     train = index[index["split"] == "train"]
     rng = np.random.default_rng([seed, 11])
     ratios = []
@@ -112,7 +111,7 @@ def corrected_log_mel(audio: np.ndarray, context: dict) -> np.ndarray:
     return features.log_mel_of_power(features.power(audio, profile) * gains, profile)
 
 
-def rir_bank(profile: str | Profile, seed: int = 0) -> list[np.ndarray]:
+def rir_bank(profile: Profile, seed: int = 0) -> list[np.ndarray]:
     """Room impulse responses from small rooms to large halls (rt60 about 0.2 to 2 s), cached.
 
     Room size and reverberation time grow together along a log scale, so every room can reach
@@ -120,7 +119,6 @@ def rir_bank(profile: str | Profile, seed: int = 0) -> list[np.ndarray]:
     """
     from asclib.scenes import shoebox_rirs
 
-    profile = get_profile(profile)
     count, sr = profile.augment.rir_count, profile.audio.sample_rate
     key = config_hash({"count": count, "sr": sr, "seed": seed, "version": 1})
     path = paths(profile).cache / "rirs" / f"{key}.npz"
@@ -324,12 +322,11 @@ def _augment_chunk(task: tuple) -> list[dict]:
     return provenance
 
 
-def generate_offline(index: pd.DataFrame, profile: str | Profile, method: str, seed: int = 0,
+def generate_offline(index: pd.DataFrame, profile: Profile, method: str, seed: int = 0,
                      out_dir: str | Path | None = None, workers: int | None = None) -> Path:
     """Write `method`'s augmented copies of the training clips of `index`; reused when current."""
     if method not in names("offline"):
         raise ValueError(f"unknown offline augmentation {method!r}: expected one of {names('offline')}")
-    profile = get_profile(profile)
     out_dir = Path(out_dir) if out_dir is not None else paths(profile).augmented / method
     sources = _sources(index, method)
     settings = {"method": method, "seed": seed, "audio": config_hash(profile.audio),
@@ -388,10 +385,9 @@ def _code_hash(method: str) -> str:
     return config_hash([ast.dump(tree), ast.dump(code_tree(compand_module.__file__)), fields])
 
 
-def load_augmented(profile: str | Profile, methods, root: str | Path | None = None) -> pd.DataFrame:
+def load_augmented(profile: Profile, methods, root: str | Path | None = None) -> pd.DataFrame:
     """Index rows (as `asclib.data.load_index`) of the augmented clips of `methods`, with their
     provenance columns (source, method, parameters). Each method's folder must exist."""
-    profile = get_profile(profile)
     root = Path(root) if root is not None else paths(profile).augmented
     tables = []
     for method in methods:

@@ -17,7 +17,7 @@ from asclib.features import log_mel
 from asclib.metrics import accuracy_by_device
 
 
-def mean_log_mel(index: pd.DataFrame, profile: str | Profile = "quick") -> np.ndarray:
+def mean_log_mel(index: pd.DataFrame, profile: Profile) -> np.ndarray:
     """(clips, n_mels): the time-averaged scaled log-mel spectrum of every clip in `index`."""
     from tqdm.auto import tqdm
 

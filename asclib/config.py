@@ -1,8 +1,12 @@
 """Profiles and paths: the one place that says how big everything is and where it lives.
 
 A profile (`quick` or `paper`) is a frozen `Profile` made of small frozen sections. A profile
-changes sizes only, never the structure of the method (see DESIGN.md). Every notebook receives
-the profile's name in its `parameters` cell and calls `get_profile(name)`.
+changes sizes only, never the structure of the method (docs/spec.md). A name is resolved once,
+at each entry point: a notebook's setup cell (`get_profile(profile)` on its `parameters` cell),
+the command line (`asclib.__main__`), `report.reproduce`; from there a `Profile` is passed
+down, and every library function takes a `Profile`, never a name, so a modified Profile
+(`dataclasses.replace`, `architectures.resized`) reaches every function that uses it. Only
+`paths` also takes a name: where things live depends on the name alone.
 
 Paths are derived in `paths()` from the repository root, and each can be overridden by an
 environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`,

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from asclib.config import AudioConfig, Profile, get_profile, paths
+from asclib.config import AudioConfig, Profile, paths
 from asclib.files import atomic_path
 
 SCENES = (
@@ -177,7 +177,7 @@ def _read_meta(data_dir: Path) -> pd.DataFrame:
     return pd.concat([meta[["filename"]], fields], axis=1)
 
 
-def load_index(data_dir: str | Path | None = None, profile: str | Profile = "quick",
+def load_index(data_dir: str | Path | None, profile: Profile,
                exclude=None) -> pd.DataFrame:
     """One row per clip of the dataset in `data_dir` (default: the profile's data folder).
 
@@ -239,7 +239,7 @@ def read_layout(data_dir: str | Path) -> pd.DataFrame:
     ]
 
 
-def check_dataset(data_dir: str | Path | None = None, profile: str | Profile = "quick",
+def check_dataset(data_dir: str | Path | None, profile: Profile,
                   skip_bad: bool = False, progress: bool = True) -> pd.DataFrame:
     """Check every clip listed in `data_dir`'s meta.csv from its header, before any long work:
     present, readable, mono, at the profile's sample rate and clip length (a clip that is not
@@ -254,7 +254,6 @@ def check_dataset(data_dir: str | Path | None = None, profile: str | Profile = "
     """
     from tqdm.auto import tqdm
 
-    profile = get_profile(profile)
     data_dir = Path(data_dir) if data_dir is not None else paths(profile).data
     index = read_layout(data_dir)
     listed = zip(index["filename"], index["split"].astype(str), index["path"])
@@ -387,7 +386,7 @@ def _with_categories(table: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray:
+def load_audio(path: str | Path, profile: Profile) -> np.ndarray:
     """Read a clip as mono float32 at the profile's sample rate and exact clip length.
 
     Policy for clips that do not match the profile (each with an `AudioFormatWarning` naming the
@@ -395,7 +394,7 @@ def load_audio(path: str | Path, profile: str | Profile = "quick") -> np.ndarray
     is padded with zeros at the end and a long one keeps its first `clip_seconds`. A missing,
     unreadable or empty file, or one with NaN or infinite samples, raises `AudioError`.
     """
-    audio_config = get_profile(profile).audio
+    audio_config = profile.audio
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file not found: {path}")

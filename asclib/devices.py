@@ -129,10 +129,8 @@ def parallel_response(index, device: str, profile, max_pairs: int = 60) -> tuple
     Parallel recordings share the file stem up to the device suffix. This works on the real data
     set and on the synthetic corpus alike; it is how the data reveal a device's response.
     """
-    from asclib.config import get_profile
     from asclib.data import load_audio, parallel_pairs
 
-    profile = get_profile(profile)
     pairs = parallel_pairs(index, device).head(max_pairs)
     if pairs.empty:
         raise ValueError(f"no parallel recordings of devices a and {device!r} in this index")

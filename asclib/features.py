@@ -29,7 +29,7 @@ import numpy as np
 from scipy import fft, signal
 
 from asclib import kernels
-from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.config import Profile, config_hash, paths
 from asclib.data import load_audio  # at import, so forked workers inherit it instead of each importing pandas
 from asclib.files import atomic_path, raise_if_disk_full
 from asclib.parallel import process_map
@@ -112,9 +112,8 @@ def power_spectrogram(audio: np.ndarray, n_fft: int, hop_length: int, window: np
     return power
 
 
-def log_mel(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
+def log_mel(audio: np.ndarray, profile: Profile) -> np.ndarray:
     """The per-clip min-max scaled log-mel spectrogram, float32 (n_mels, frames), in [0, 1]."""
-    profile = get_profile(profile)
     if len(audio) != profile.audio.n_samples:
         raise ValueError(f"audio has {len(audio)} samples where the {profile.name} profile expects "
                          f"{profile.audio.n_samples}; read clips with asclib.data.load_audio, which pads or trims")
@@ -173,32 +172,30 @@ def stack_deltas(logmel: np.ndarray) -> np.ndarray:
     return out[0] if logmel.ndim == 2 else out
 
 
-def extract(audio: np.ndarray, profile: str | Profile = "quick") -> np.ndarray:
+def extract(audio: np.ndarray, profile: Profile) -> np.ndarray:
     """The network input of one clip: float32 (3, n_mels, frames - 8)."""
     return stack_deltas(log_mel(audio, profile))
 
 
-def frame_count(profile: str | Profile) -> int:
+def frame_count(profile: Profile) -> int:
     """Frames of a clip's log-mel (431 for the paper profile); the network input has 8 fewer."""
-    profile = get_profile(profile)
     return 1 + profile.audio.n_samples // profile.features.hop_length
 
 
-def input_frames(profile: str | Profile) -> int:
+def input_frames(profile: Profile) -> int:
     """Frames of a full-length network input: the log-mel's less the deltas' edges (423 for the
     paper profile)."""
     return frame_count(profile) - 2 * EDGE_FRAMES
 
 
-def cache_folder(profile: str | Profile) -> Path:
+def cache_folder(profile: Profile) -> Path:
     """Where the scaled log-mels of this feature configuration are cached."""
-    profile = get_profile(profile)
     key = config_hash({"audio": config_hash(profile.audio), "features": config_hash(profile.features),
                        "kernels": kernels.settings()})
     return paths(profile).cache / "features" / key
 
 
-def cache_files(clip_paths, profile: str | Profile) -> list[Path]:
+def cache_files(clip_paths, profile: Profile) -> list[Path]:
     """The cache entry of each clip: named by its path, size and modification time, so a
     rewritten clip never reuses the log-mel of its previous content."""
     folder = cache_folder(profile)
@@ -269,14 +266,13 @@ class LogMelRows:
         return self[:] if dtype is None else self[:].astype(dtype)
 
 
-def log_mel_rows(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
+def log_mel_rows(clip_paths, profile: Profile, workers: int | None = None,
                  progress: bool = True) -> LogMelRows:
     """The scaled log-mels of `clip_paths` (clips, n_mels, frames), memory-mapped: each clip is
     computed once per feature configuration and appended to the configuration's store
     (`cache/<profile>/features/<key>/log_mels.f32`, indexed by the clip's path, size and
     time); missing clips are computed by `workers` processes (default: all cores) with a
     progress bar. Host memory stays that of one clip whatever the number of clips."""
-    profile = get_profile(profile)
     folder = cache_folder(profile)
     folder.mkdir(parents=True, exist_ok=True)
     shape = (profile.features.n_mels, frame_count(profile))
@@ -291,7 +287,7 @@ def log_mel_rows(clip_paths, profile: str | Profile = "quick", workers: int | No
     return LogMelRows(store, np.array([index[file.name] for file in files], dtype=np.int64))
 
 
-def cached_log_mels(clip_paths, profile: str | Profile = "quick", workers: int | None = None,
+def cached_log_mels(clip_paths, profile: Profile, workers: int | None = None,
                     progress: bool = True) -> np.ndarray:
     """The scaled log-mels of `clip_paths` in memory, float32 (clips, n_mels, frames), from the
     store of `log_mel_rows` (computed at most once); for sets that fit in memory."""

@@ -12,6 +12,7 @@ import pandas as pd
 
 GROUPS = ("A", "B&C", "s1-s3", "s4-s6", "overall")
 
+LABEL = "paper, real data"  # how a row or column of the paper's numbers is labelled
 # Table 2: 10-class accuracy (%) by device group
 TABLE_2 = {
     "resnet": (83.0, 76.1, 73.6, 71.0, 74.6),
@@ -39,7 +40,7 @@ TABLE_1 = {"resnet": 91.4, "fcnn": 92.9, "ensemble": 93.2}
 def table_3() -> pd.DataFrame:
     """The paper's Table 3 as labelled rows (notebook 09)."""
     return pd.DataFrame([dict(zip(GROUPS, values)) for values in TABLE_3.values()],
-                        index=[f"paper, real data ({row})" for row in TABLE_3])
+                        index=[f"{LABEL} ({row})" for row in TABLE_3])
 
 
 def reference_rows(systems, n_classes: int = 10) -> list[pd.DataFrame]:
@@ -47,4 +48,4 @@ def reference_rows(systems, n_classes: int = 10) -> list[pd.DataFrame]:
     it did not report: NaN); a system it does not have (an architecture added here) gets none."""
     reported = TABLE_2 if n_classes == 10 else TABLE_1
     return [pd.DataFrame([dict(zip(GROUPS, reported[system])) if n_classes == 10 else {"overall": reported[system]}],
-                         index=[f"paper, real data ({system})"]) for system in systems if system in reported]
+                         index=[f"{LABEL} ({system})"]) for system in systems if system in reported]

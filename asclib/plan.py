@@ -32,7 +32,7 @@ from unittest import mock
 import numpy as np
 import pandas as pd
 
-from asclib.config import PROJECT_ROOT, Profile, get_profile, paths
+from asclib.config import PROJECT_ROOT, Profile, paths
 from asclib.data import (DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError, clip_problems,
                          read_layout)
 
@@ -64,7 +64,7 @@ class Timings:
     seconds: float  # how long measuring took
 
 
-def measure(profile: str | Profile = "quick", corpus: bool = False) -> Timings:
+def measure(profile: Profile, corpus: bool = False) -> Timings:
     """Time the pipeline's units of work on this machine with the real code, on three scratch
     clips of the profile's format: a header check, a log-mel, one clip of each offline
     augmentation, one synthetic clip (if `corpus`), and training steps and a prediction of every
@@ -74,7 +74,6 @@ def measure(profile: str | Profile = "quick", corpus: bool = False) -> Timings:
     from asclib import augment, features, train
     from asclib.data import load_audio
 
-    profile = get_profile(profile)
     start = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="asclib-plan-") as scratch, threadpool_limits(limits=1):
         folder = Path(scratch)
@@ -235,7 +234,7 @@ class Plan:
         return "\n".join(lines)
 
 
-def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, seed: int = 0,
+def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
          timings: Timings | None = None) -> Plan:
     """The steps `python -m asclib reproduce` would run for `profile` on `data_dir`, with what
     each writes, its disk space and its estimated time (from `measure`, unless `timings` are
@@ -243,7 +242,6 @@ def plan(profile: str | Profile = "quick", data_dir: str | Path | None = None, s
     from asclib import ablation, architectures, augment, train
     from asclib.features import frame_count
 
-    profile = get_profile(profile)
     clips, data, generate, notes = _clips(profile, data_dir, seed)
     timings = timings or measure(profile, corpus=generate)
     folders, cores = paths(profile), os.cpu_count() or 1

@@ -10,14 +10,13 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from asclib.config import Profile, get_profile
+from asclib.config import Profile
 
 
-def log_mels(panels: dict[str, np.ndarray], profile: str | Profile,
+def log_mels(panels: dict[str, np.ndarray], profile: Profile,
              events: dict[str, pd.DataFrame] | None = None, columns: int = 3) -> plt.Figure:
     """Scaled log-mel spectrograms side by side, one panel per entry; `events` (per panel: rows
     with onset, offset, event_label) are drawn as labelled bars over the spectrogram."""
-    profile = get_profile(profile)
     rows = int(np.ceil(len(panels) / columns))
     figure, axes = plt.subplots(rows, columns, figsize=(4.2 * columns, 2.6 * rows), squeeze=False,
                                 sharex=True, sharey=True)
@@ -42,9 +41,8 @@ def log_mels(panels: dict[str, np.ndarray], profile: str | Profile,
     return figure
 
 
-def channels(inputs: np.ndarray, profile: str | Profile, title: str = "") -> plt.Figure:
+def channels(inputs: np.ndarray, profile: Profile, title: str = "") -> plt.Figure:
     """The three input channels of one clip (static, delta, delta-delta), each on its own scale."""
-    profile = get_profile(profile)
     seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
     figure, axes = plt.subplots(1, 3, figsize=(13, 3.2), sharey=True)
     names = ("log-mel (scaled to [0, 1])", "delta", "delta-delta")
@@ -191,7 +189,7 @@ def heatmap(table: pd.DataFrame, title: str, fmt: str = ".1f", cmap: str = "viri
     return figure
 
 
-def cam_figure(log_mel: np.ndarray, panels: dict[str, np.ndarray], profile: str | Profile,
+def cam_figure(log_mel: np.ndarray, panels: dict[str, np.ndarray], profile: Profile,
                events=None, title: str = "") -> plt.Figure:
     """A spectrogram (mel bands x frames) above one class activation map per entry of `panels`
     (`cam.maps`, same grid, values in [0, 1], drawn over a faint copy of the spectrogram), on one
@@ -202,7 +200,6 @@ def cam_figure(log_mel: np.ndarray, panels: dict[str, np.ndarray], profile: str 
     `cam.event_frames` places it too."""
     from asclib.features import EDGE_FRAMES
 
-    profile = get_profile(profile)
     seconds_per_frame = profile.features.hop_length / profile.audio.sample_rate
     start = (EDGE_FRAMES - 0.5) * seconds_per_frame
     extent = (start, start + log_mel.shape[1] * seconds_per_frame, 0, log_mel.shape[0])

@@ -39,7 +39,7 @@ import soundfile as sf
 import torch
 
 from asclib import architectures, features, fusion, train
-from asclib.config import Profile, config_hash, get_profile
+from asclib.config import Profile, config_hash
 from asclib.data import COARSE_CLASSES, READ_ERRORS, SCENES, AudioError, AudioFormatWarning, load_audio
 
 COLUMNS = ["file", "scene", "scene probability", "coarse", "coarse probability", *SCENES]  # of the table
@@ -112,7 +112,7 @@ def _load(folder: Path) -> TrainedRun:
     return TrainedRun(folder, name, n_classes, profile, model.eval(), state["epoch"])
 
 
-def find_runs(locations, profile: str | Profile | None = None) -> list[TrainedRun]:
+def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
     """The finished runs to predict with, from run folders and folders of runs (module
     docstring), ordered 10 classes first, then ResNet, FCNN, fsFCNN, then by folder. `profile`
     (optional) refuses runs of any other profile."""
@@ -147,7 +147,7 @@ def find_runs(locations, profile: str | Profile | None = None) -> list[TrainedRu
     return sorted(runs, key=lambda run: (-run.n_classes, order.index(run.name), str(run.folder)))
 
 
-def _check_choice(runs: list[TrainedRun], named: set[Path], profile: str | Profile | None) -> None:
+def _check_choice(runs: list[TrainedRun], named: set[Path], profile: Profile | None) -> None:
     """Refuse an ambiguous or incomplete choice of runs, or runs of different features or profiles."""
     for key in sorted({(run.name, run.n_classes) for run in runs}):
         same = [run.folder for run in runs if (run.name, run.n_classes) == key]
@@ -162,7 +162,7 @@ def _check_choice(runs: list[TrainedRun], named: set[Path], profile: str | Profi
     for run in runs:
         _check_profile(run, runs[0].profile, ("audio", "features"))
         if profile is not None:
-            _check_profile(run, get_profile(profile), ("audio", "features", "models"))
+            _check_profile(run, profile, ("audio", "features", "models"))
 
 
 def _of_length(profile: Profile, n_samples: int) -> Profile:
@@ -270,7 +270,7 @@ def _unused(path: Path, taken: list[Path]) -> Path:
     return candidate
 
 
-def command(files, locations, profile: str | None = None, out: str | Path | None = None,
+def command(files, locations, profile: Profile | None = None, out: str | Path | None = None,
             cam_folder: str | Path | None = None) -> int:
     """`python -m asclib predict`: print the table, write it to `out` (CSV) and the CAM figures
     to `cam_folder` when given; conversions and skipped runs are noted on stderr, each

@@ -96,6 +96,15 @@ def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
     return [match["pattern"] for match in _README_BLOCK.finditer(text)]
 
 
+def read_table(name: str, profile: str) -> pd.DataFrame:
+    """A table another notebook saved (`save_table`), read back; a clear error names the notebook
+    to run first (notebook 08 reads notebook 07's one-stage rows)."""
+    path = paths(profile).results / "tables" / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: run notebooks/{notebook_of(path).name} first")
+    return pd.read_csv(path, index_col=0)
+
+
 def notebook_of(result: Path) -> Path:
     """The notebook that makes a result file: the one whose number starts the file's name."""
     number = result.name[:3]
@@ -139,8 +148,9 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     A smoke run's reductions (`config.reduce_training`, in force before the call) reach every
     notebook and training through the environment and are recorded in the manifest.
     """
-    name = get_profile(profile).name
-    results = paths(name).results
+    prof = get_profile(profile)  # resolved once here (an entry point); the notebooks resolve their own
+    name = prof.name
+    results = paths(prof).results
     in_place = name == "quick" and not training_overrides()  # the committed notebooks and README
     selected = [nb for nb in notebooks() if not only or any(nb.name.startswith(o) for o in only)]
     if only and not selected:
@@ -151,15 +161,15 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         known = sorted(set().union(*declared.values()) - {"profile", "data_dir", "seed"})
         raise ValueError(f"unknown notebook parameter(s) {', '.join(unknown)}: the selected notebooks "
                          f"declare {', '.join(known) or 'nothing'} besides profile, data_dir and seed")
-    exclude_files(check_dataset(synth.dataset(name, data_dir, seed), name, skip_bad),
+    exclude_files(check_dataset(synth.dataset(prof, data_dir, seed), prof, skip_bad),
                   results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | {"09_ablation"}
     if any(notebook.stem in trainers for notebook in selected):
         print("training the runs of notebooks 04-06 and 09 first, side by side, then their predictions", flush=True)
-        index = load_index(synth.dataset(name, data_dir, seed), name)
-        runs.prepare(index, name, seed)
+        index = load_index(synth.dataset(prof, data_dir, seed), prof)
+        runs.prepare(index, prof, seed)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name

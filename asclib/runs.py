@@ -4,15 +4,15 @@ side by side (`train.train_all`), then their evaluation predictions, also one ru
 
 Predicting the 2,700 evaluation clips of the quick corpus takes a 10-class ResNet 10-25 s on one
 core; computed here, in parallel, each run's predictions are kept in its folder
-(`train.run_predictions`) and the notebooks only read them.
+(`evaluation.run_predictions`) and the notebooks only read them.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
-from asclib import ablation, distributed, train
-from asclib.config import Profile, get_profile
+from asclib import ablation, distributed, evaluation, train
+from asclib.config import Profile
 from asclib.parallel import process_map
 
 _WORK: dict = {}  # the evaluation index and training sets that `predict_all`'s forked workers read
@@ -20,7 +20,7 @@ _WORK: dict = {}  # the evaluation index and training sets that `predict_all`'s 
 
 def _predict_in_worker(job: dict) -> None:
     run = train.fit(**{**job, "data": _WORK["sets"][job["data"]]}, progress=False)
-    train.run_predictions(run, _WORK["index"], job["profile"])
+    evaluation.run_predictions(run, _WORK["index"], job["profile"])
 
 
 def predict_all(jobs: list[dict], sets: dict, index: pd.DataFrame, workers: int | None = None) -> None:
@@ -35,10 +35,9 @@ def predict_all(jobs: list[dict], sets: dict, index: pd.DataFrame, workers: int 
         _WORK.clear()
 
 
-def prepare(index: pd.DataFrame, profile: str | Profile, data_seed: int = 0, workers: int | None = None) -> None:
+def prepare(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: int | None = None) -> None:
     """Train every run of notebooks 04-06 and 09 and store their evaluation predictions. Under
     torchrun (several processes) only the training is done; the notebooks predict later."""
-    profile = get_profile(profile)
     extra = ablation.jobs(index, profile)
     train.train_all(index, profile, data_seed, workers, also=extra)
     if distributed.context().active:

@@ -26,7 +26,7 @@ import pandas as pd
 import soundfile as sf
 
 from asclib import devices, kernels, scenes
-from asclib.config import Profile, config_hash, get_profile, paths
+from asclib.config import Profile, config_hash, paths
 from asclib.data import DEVICES, MINOR_TRAINING_DEVICES, SCENES
 from asclib.files import atomic_path, folder_is_current
 from asclib.parallel import process_map
@@ -44,13 +44,13 @@ def code_hash() -> str:
     return digest.hexdigest()[:12]
 
 
-def plan_corpus(profile: str | Profile = "quick", seed: int = 0) -> pd.DataFrame:
+def plan_corpus(profile: Profile, seed: int = 0) -> pd.DataFrame:
     """One row per clip to write: scene, city, location, segment, device, split.
 
     Per scene, `train_locations + evaluate_locations` locations are drawn in random cities;
     evaluation locations are never used for training.
     """
-    config = get_profile(profile).corpus
+    config = profile.corpus
     rng = np.random.default_rng([seed, 0])
     rows, location_id, segment_id = [], 0, 0
     for scene in SCENES:
@@ -122,10 +122,9 @@ def _settings(profile: Profile, seed: int) -> dict:
             "corpus": config_hash(profile.corpus), "kernels": kernels.settings(), "code": code_hash()}
 
 
-def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 0,
+def generate(out_dir: str | Path, profile: Profile, seed: int = 0,
              workers: int | None = None) -> Path:
     """Write the synthetic corpus of `profile` into `out_dir` (reused if already made so)."""
-    profile = get_profile(profile)
     out_dir = Path(out_dir)
     settings = _settings(profile, seed)
     if folder_is_current(out_dir, settings, MANIFEST, "asclib.synth"):
@@ -149,10 +148,9 @@ def generate(out_dir: str | Path, profile: str | Profile = "quick", seed: int = 
     return out_dir
 
 
-def dataset(profile: str | Profile = "quick", data_dir: str | Path | None = None, seed: int = 0) -> Path:
+def dataset(profile: Profile, data_dir: str | Path | None = None, seed: int = 0) -> Path:
     """The data folder a notebook works on: `data_dir` if given; for `quick` by default the
     embedded corpus (generated on first use); the `paper` profile needs the real data's folder."""
-    profile = get_profile(profile)
     if data_dir is not None:
         return Path(data_dir)
     if profile.name != "quick":

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asclib import ablation, architectures, features, fusion, metrics, models, paper, plots, report, train
+from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, report, train
 from asclib.config import Profile, get_profile
 
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
@@ -29,7 +29,7 @@ BySeed = dict[int, dict[str, pd.DataFrame]]  # training seed -> system name -> p
 def load_models(profile: Profile, index: pd.DataFrame, n_classes: int, data_seed: int = 0) -> tuple[BySeed, pd.DataFrame]:
     """The probability tables of the paper's `n_classes` models by training seed and model name
     (the runs of notebooks 04-06; trained if missing), and the truth (device, label) of their clips."""
-    by_seed = train.seed_predictions(index, profile, n_classes, data_seed)
+    by_seed = evaluation.seed_predictions(index, profile, n_classes, data_seed)
     tables = {seed: {name: fusion.probabilities(table, f"{name}-{n_classes}c, seed {seed}")
                      for name, table in predictions.items()} for seed, predictions in by_seed.items()}
     first = next(iter(by_seed.values()))
@@ -51,11 +51,10 @@ class ModelResults:
     runs: dict[int, tuple[train.Run, pd.DataFrame]]
 
     @classmethod
-    def of(cls, name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile,
+    def of(cls, name: str, n_classes: int, index: pd.DataFrame, profile: Profile,
            data_seed: int = 0) -> "ModelResults":
         """Train (or load) the model under every seed of `profile.train.seeds`."""
-        profile = get_profile(profile)
-        return cls(name, n_classes, profile, train.model_runs(name, n_classes, index, profile, data_seed))
+        return cls(name, n_classes, profile, evaluation.model_runs(name, n_classes, index, profile, data_seed))
 
     @property
     def file_prefix(self) -> str:
@@ -79,7 +78,7 @@ class ModelResults:
     def accuracy(self) -> pd.DataFrame:
         """Accuracy per device and group of every seed's run, their mean and standard deviation,
         and the paper's row; the mean is checked for plausibility (`metrics.check_plausible`)."""
-        seeds = pd.concat([train.accuracy(predictions).set_axis([f"seed {seed}"])
+        seeds = pd.concat([evaluation.accuracy(predictions).set_axis([f"seed {seed}"])
                            for seed, (_, predictions) in self.runs.items()])
         summary = pd.concat([seeds, seeds.mean().to_frame(MEAN).T.round(1),
                              seeds.std(ddof=1).to_frame(SPREAD).T.round(2)])
@@ -97,11 +96,11 @@ class ModelResults:
     def save_predictions(self) -> list:
         """Write each seed's predictions to `results/<profile>/predictions/<prefix>-seed<k>.csv`
         (`file_prefix`: "04_resnet-10c-seed0.csv")."""
-        return [train.save_predictions(predictions, f"{self.file_prefix}-seed{seed}", self.profile)
+        return [evaluation.save_predictions(predictions, f"{self.file_prefix}-seed{seed}", self.profile)
                 for seed, (_, predictions) in self.runs.items()]
 
 
-def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile,
+def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: Profile,
                   data_seed: int = 0) -> ModelResults:
     """One model's section of notebooks 04-06, shown in this order and saved under the notebook's
     number (`ModelResults.file_prefix`): its trainable parameters against the paper profile's, its
@@ -111,10 +110,9 @@ def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: str |
     from IPython.display import display
     from matplotlib import pyplot
 
-    profile = get_profile(profile)
     results = ModelResults.of(name, n_classes, index, profile, data_seed)
     model = architectures.build(name, n_classes, profile)
-    reference = models.count_parameters(architectures.build(name, n_classes, "paper"))
+    reference = models.count_parameters(architectures.build(name, n_classes, get_profile("paper")))
     print(f"{models.count_parameters(model):,} trainable parameters in the {profile.name} profile; "
           f"{reference:,} in the paper profile (the reference's count)")
     display(models.layer_table(model, features.input_frames(profile)))
@@ -218,30 +216,34 @@ def two_stage_systems(models10: BySeed, models3: BySeed) -> tuple[BySeed, list[t
     return systems, pairs
 
 
-def two_stage_table(models10: BySeed, models3: BySeed, truth10: pd.DataFrame, n_resamples: int = 1000,
-                    seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, BySeed, list[tuple[str, str]]]:
-    """Table 2: every system of `two_stage_systems` (mean over seeds), each two-stage system's
-    gain over its one-stage system, and the paper's rows; returns (table, gains, systems, pairs)."""
+def two_stage_table(models10: BySeed, models3: BySeed, truth10: pd.DataFrame, one_stage: pd.DataFrame,
+                    n_resamples: int = 1000, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, BySeed, list[tuple[str, str]]]:
+    """Table 2: the one-stage rows as notebook 07 made them (`one_stage`, its `ensemble_table` of
+    10 classes: the ensemble's gain columns compare it with its strongest member), then the
+    two-stage systems of `two_stage_systems` (mean over seeds) with each one's gain over its
+    one-stage system, and the paper's rows; returns (table, gains, systems, pairs)."""
     systems, pairs = two_stage_systems(models10, models3)
-    rows = accuracy_rows(systems, truth10)
+    fused = list(dict.fromkeys(fused_name for fused_name, _ in pairs))  # in the order of `pairs`
+    rows = accuracy_rows(within_seeds(systems, lambda by_name: {name: by_name[name] for name in fused}), truth10)
     metrics.check_plausible(rows, 10)
     gain_table = gains(systems, truth10, pairs, n_resamples, seed)
+    ours = one_stage[[not str(name).startswith(paper.LABEL) for name in one_stage.index]]
     references = paper.reference_rows(paper.TABLE_2)
-    return pd.concat([with_gains(rows, gain_table), *references]), gain_table, systems, pairs
+    return pd.concat([ours, with_gains(rows, gain_table), *references]), gain_table, systems, pairs
 
 
-def paper_tables(index: pd.DataFrame, profile: str | Profile, data_seed: int = 0, n_resamples: int = 1000,
+def paper_tables(index: pd.DataFrame, profile: Profile, data_seed: int = 0, n_resamples: int = 1000,
                  seed: int = 0) -> dict[str, pd.DataFrame]:
     """Tables 1, 2 and 3 and the one-stage rows of Table 2 (with the 10-class ensemble's gains over
     its members), as notebooks 07, 08 and 09 save them, computed from the runs (trained if
     missing): what tests/test_pins.py holds and benchmarks/cpu_agreement.py compares."""
-    profile = get_profile(profile)
     models3, truth3 = load_models(profile, index, 3, data_seed)
     models10, truth10 = load_models(profile, index, 10, data_seed)
     results, _ = ablation.run_all(index, profile)
+    one_stage = ensemble_table(models10, truth10, 10, n_resamples, seed)[0]
     return {"07_table1": ensemble_table(models3, truth3, 3, n_resamples, seed)[0],
-            "07_table2_one_stage": ensemble_table(models10, truth10, 10, n_resamples, seed)[0],
-            "08_table2": two_stage_table(models10, models3, truth10, n_resamples, seed)[0],
+            "07_table2_one_stage": one_stage,
+            "08_table2": two_stage_table(models10, models3, truth10, one_stage, n_resamples, seed)[0],
             "09_table3": ablation.table(results)}
 
 

@@ -1,4 +1,4 @@
-"""Training the CNNs with the reference recipe, and predicting the evaluation split (notebooks 04-06).
+"""Training the CNNs with the reference recipe (notebooks 04-06, 09; predictions: `asclib.evaluation`).
 
 Recipe (docs/spec.md section 5): batches of 32 made by mixing two halves of 64 shuffled clips
 (mixup, Beta(0.4, 0.4) per pair), SpecAugment before a random crop where the run's recipe has
@@ -39,10 +39,9 @@ import torch
 import torch.nn.functional as F
 
 from asclib import architectures, augment, batches, distributed, features, kernels, models
-from asclib.config import Profile, config_hash, cycle_ends, get_profile, paths
+from asclib.config import Profile, config_hash, cycle_ends, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path, code_tree
-from asclib.metrics import accuracy_by_device
 
 CHECKPOINT = "checkpoint.pt"
 # Training runs on one CPU thread, wherever it is started: the quick networks are too small to
@@ -54,7 +53,6 @@ TRAIN_THREADS = 1
 # (The offline augmentations' code is not among them: their clips enter the key through the
 # training clips' fingerprint.)
 TRAINING_CODE = ("architectures", "batches", "distributed", "features", "models", "train")
-PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
 PLATEAU_CHANGE = 3.0
@@ -208,10 +206,9 @@ class TrainingSet:
     methods: tuple[str, ...] | None = None  # its offline augmentations; None: made in memory, unknown
 
 
-def training_set(index: pd.DataFrame, n_classes: int, profile: str | Profile, recipe, seed: int = 0) -> TrainingSet:
+def training_set(index: pd.DataFrame, n_classes: int, profile: Profile, recipe, seed: int = 0) -> TrainingSet:
     """The training split of `index` plus the clips of the offline augmentations of `recipe`
     (method names, `augment.split`; generated when missing)."""
-    profile = get_profile(profile)
     _, offline = augment.split(recipe)
     rows = [index[index["split"] == "train"]]
     for method in offline:
@@ -341,10 +338,9 @@ def read_checkpoint(path: str | Path) -> dict:
                               f"checkpoint. Delete its run folder ({Path(path).parent}) and train again") from None
 
 
-def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | Profile) -> dict:
+def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: Profile) -> dict:
     """Read a checkpoint safely (`read_checkpoint`) and check it belongs to this model, class
     count and profile."""
-    profile = get_profile(profile)
     state = read_checkpoint(path)
     expected, found = _metadata(name, n_classes, profile), state.get("metadata", {})
     if found != expected:
@@ -355,7 +351,7 @@ def load_checkpoint(path: str | Path, name: str, n_classes: int, profile: str | 
     return state
 
 
-def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "quick", seed: int = 0,
+def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: int = 0,
         stop_after: int | None = None, progress: bool = True, augmentations=None,
         group: str = "", precision: str | None = None) -> Run:
     """Train (or resume, or load when finished) a model; `stop_after` ends this call after that
@@ -368,7 +364,6 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: str | Profile = "
     global batch size must be a multiple of the number of processes."""
     from tqdm.auto import tqdm
 
-    profile = get_profile(profile)
     ctx = distributed.context()
     device = ctx.device
     precision = precision or default_precision(device)
@@ -502,43 +497,6 @@ def _plain(value):
     return value
 
 
-@torch.no_grad()
-def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile: str | Profile,
-            batch_size: int = 64) -> pd.DataFrame:
-    """Class probabilities of every clip of `index` (full length, no augmentation), one row per
-    clip: filename, device, label (the true class), then one column per class."""
-    profile = get_profile(profile)
-    device = next(model.parameters()).device
-    log_mels = features.log_mel_rows(list(index["path"]), profile, progress=False)
-    model.eval()
-    probabilities = []
-    for start in range(0, len(index), batch_size):
-        x = torch.from_numpy(features.network_inputs(log_mels[start:start + batch_size])).to(device)
-        probabilities.append(torch.softmax(model(x), dim=1).cpu().numpy())
-    table = pd.DataFrame(np.concatenate(probabilities), columns=classes_of(n_classes))
-    table.insert(0, "label", index[target_column(n_classes)].astype(str).to_numpy())
-    table.insert(0, "device", index["device"].astype(str).to_numpy())
-    table.insert(0, "filename", index["filename"].to_numpy())
-    return table
-
-
-def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy by device and group of a prediction table (argmax of the class columns)."""
-    classes = [c for c in predictions.columns if c not in ("filename", "device", "label")]
-    predicted = predictions[classes].to_numpy().argmax(axis=1)
-    correct = np.array(classes)[predicted] == predictions["label"].to_numpy()
-    return accuracy_by_device(pd.DataFrame({"device": predictions["device"], "correct": correct}))
-
-
-def save_predictions(predictions: pd.DataFrame, name: str, profile: str | Profile) -> Path:
-    """Write `results/<profile>/predictions/<name>.csv`: a run's predictions for readers and
-    other tools (notebooks 04-06 write one per model and seed)."""
-    path = paths(profile).results / "predictions" / f"{name}.csv"
-    with atomic_path(path) as temporary:
-        predictions.to_csv(temporary, index=False, float_format="%.6f")
-    return path
-
-
 def summary(run: Run) -> pd.DataFrame:
     """One row describing a run: size, length, time, and its training loss at the end of the
     last cosine cycle with the change from the cycle before (notebooks 04-06, docs/library.md)."""
@@ -589,13 +547,12 @@ def notebook_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> 
     return jobs, _notebook_sets(index, profile, data_seed)
 
 
-def train_all(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: int = 0, workers: int | None = None,
+def train_all(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: int | None = None,
               also: tuple[list[dict], dict] = ((), {})) -> None:
     """Train every run of notebooks 04-06 (all seeds) ahead of them, plus the jobs `also` (for
     instance `ablation.jobs`, notebook 09's), in one pool so that every core stays busy to the
     end; a job listed twice (the same run folder) is trained once. `python -m asclib reproduce`
     and `train` call it."""
-    profile = get_profile(profile)
     with distributed.rank_zero_first():  # under torchrun, rank 0 writes missing features and augmentations
         jobs, sets = notebook_jobs(index, profile, data_seed)
     extra_jobs, extra_sets = also
@@ -612,10 +569,9 @@ def _folder_arguments(job: dict) -> dict:
     return {key: job[key] for key in keys if key in job}
 
 
-def notebook_runs(index: pd.DataFrame, profile: str | Profile = "quick", data_seed: int = 0) -> dict[int, dict[str, Run]]:
+def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> dict[int, dict[str, Run]]:
     """The runs of notebooks 04-06 by training seed, each keyed "resnet-10c" and so on (trained if
     missing; loaded in a second when `train_all` trained them)."""
-    profile = get_profile(profile)
     sets = _notebook_sets(index, profile, data_seed)
     return {seed: {f"{name}-{n}c": fit(name, n, sets[_set_key(name, n)], profile, seed, progress=False,
                                        group=seed_group(seed))
@@ -631,38 +587,3 @@ def _notebook_sets(index: pd.DataFrame, profile: Profile, data_seed: int) -> dic
     """The training sets of the notebooks' models (`_set_key`), each made once."""
     keys = sorted({_set_key(name, n) for name, n in architectures.notebook_runs()})
     return {key: training_set(index, key[0], profile, key[1], seed=data_seed) for key in keys}
-
-
-def run_predictions(run: Run, index: pd.DataFrame, profile: str | Profile) -> pd.DataFrame:
-    """The run's predictions of the evaluation split of `index` (`predict`), computed once and
-    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again."""
-    evaluation = index[index["split"] == "evaluate"]
-    path = run.folder / PREDICTIONS
-    if path.is_file():
-        stored = pd.read_csv(path)
-        if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
-            return stored
-    predictions = predict(run.model, evaluation, run.n_classes, profile)
-    with atomic_path(path) as temporary:
-        predictions.to_csv(temporary, index=False, float_format="%.6f")
-    return predictions
-
-
-def seed_predictions(index: pd.DataFrame, profile: str | Profile, n_classes: int,
-                     data_seed: int = 0) -> dict[int, dict[str, pd.DataFrame]]:
-    """The evaluation predictions of the `n_classes` models of notebooks 04-06, by training seed
-    and model name (notebooks 07, 08, 10, 11 read them through `tables.load_models`)."""
-    profile = get_profile(profile)
-    runs = notebook_runs(index, profile, data_seed)
-    return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
-                   for name, n in architectures.notebook_runs() if n == n_classes} for seed, by_name in runs.items()}
-
-
-def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: str | Profile = "quick",
-               data_seed: int = 0) -> dict[int, tuple[Run, pd.DataFrame]]:
-    """One model of notebooks 04-06 under every training seed, trained if missing, with its
-    evaluation predictions, by seed (notebooks 04-06)."""
-    profile = get_profile(profile)
-    data = training_set(index, n_classes, profile, recipe_of(name), seed=data_seed)
-    runs = {seed: fit(name, n_classes, data, profile, seed, group=seed_group(seed)) for seed in profile.train.seeds}
-    return {seed: (run, run_predictions(run, index, profile)) for seed, run in runs.items()}

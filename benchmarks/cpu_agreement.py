@@ -33,7 +33,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import config, data, kernels, report, synth, tables, train
+from asclib import config, data, evaluation, kernels, report, synth, tables
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
@@ -50,7 +50,7 @@ def fresh_predictions() -> dict[str, pd.DataFrame]:
     prof = config.get_profile("quick")
     index = data.load_index(synth.dataset(prof), prof)
     return {f"{name}-{n}c-seed{seed}": table for n in (10, 3)
-            for seed, by_model in train.seed_predictions(index, prof, n).items()
+            for seed, by_model in evaluation.seed_predictions(index, prof, n).items()
             for name, table in by_model.items()}
 
 

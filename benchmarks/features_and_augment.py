@@ -111,8 +111,9 @@ def _noop(task):
 def asclib_pipeline(paths: list[str]) -> np.ndarray:
     """The network inputs of `paths` through asclib's feature cache, as training builds them."""
     from asclib import features
+    from asclib.config import get_profile
 
-    return features.network_inputs(features.cached_log_mels(paths, "paper", progress=False))
+    return features.network_inputs(features.cached_log_mels(paths, get_profile("paper"), progress=False))
 
 
 def feature_turn(paths: list[str]) -> dict:

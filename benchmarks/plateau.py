@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from asclib import architectures, synth, train
+from asclib import architectures, evaluation, synth, train
 from asclib.config import get_profile
 from asclib.data import load_index
 
@@ -43,8 +43,8 @@ def main() -> None:
           f"{run.seconds:.0f} s of training on {train.device_name()}; the profile trains "
           f"{architectures.epochs(args.model, quick)} epochs")
     print(train.plateau_table(run.history).to_string())
-    evaluation = index[index["split"] == "evaluate"]  # reported, never used to choose anything
-    print(train.accuracy(train.predict(run.model, evaluation, args.classes, profile)).to_string())
+    clips = index[index["split"] == "evaluate"]  # reported, never used to choose anything
+    print(evaluation.accuracy(evaluation.predict(run.model, clips, args.classes, profile)).to_string())
 
 
 if __name__ == "__main__":

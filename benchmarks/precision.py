@@ -43,7 +43,7 @@ def main() -> None:
     args = parser.parse_args()
     quick = get_profile("quick")
     profile = architectures.resized(quick, epochs=args.epochs)
-    data = train.training_set(load_index(synth.dataset("quick"), "quick"), 10, "quick",
+    data = train.training_set(load_index(synth.dataset(quick, None, 0), quick), 10, quick,
                               architectures.PAPER_OFFLINE)
     print(f"quick profile, {len(data.labels):,} training clips, {args.epochs} epochs of "
           f"{profile.train.steps_per_epoch} steps, seed 0, {train.device_name()}")

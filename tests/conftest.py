@@ -96,6 +96,8 @@ def real_layout(tmp_path, real_clips, released_dir):
     return write_layout(tmp_path / "tau", clips, train)
 
 
+QUICK, PAPER = get_profile("quick"), get_profile("paper")  # the recipe profiles, resolved once
+
 # A tiny version of the quick profile: 1.5 s clips, 200 clips in all.
 TINY = dataclasses.replace(
     get_profile("quick"),

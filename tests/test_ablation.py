@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asclib import ablation, train
+from asclib import ablation, evaluation, train
 from asclib.config import AblationConfig
 
 
@@ -94,15 +94,15 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
     results, correct = ablation.run_all(index, profile, with_notebook_04=False)
     assert list(results["row"]) == [label for label in ablation.ROWS for _ in (0, 1)]
     assert set(ablation.COLUMNS) <= set(results.columns)
-    evaluation = index[index["split"] == "evaluate"]
-    assert list(correct.index) == sorted(evaluation["filename"])
+    evaluated = index[index["split"] == "evaluate"]
+    assert list(correct.index) == sorted(evaluated["filename"])
     assert list(correct.columns[1:]) == [(label, seed) for label in ablation.ROWS for seed in (0, 1)]
     # the per-clip correctness and the accuracies are the same numbers
     first = correct[(next(iter(ablation.ROWS)), 0)]
     assert results.loc[0, "overall"] == round(100 * first.mean(), 1)
     folders = sorted((tmp_path / "runs" / "quick" / ablation.GROUP).iterdir())
     assert len(folders) == len(ablation.ROWS) * 2  # every row and seed is its own run
-    assert all((folder / train.PREDICTIONS).is_file() for folder in folders)
+    assert all((folder / evaluation.PREDICTIONS).is_file() for folder in folders)
     stamps = [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]
     again, _ = ablation.run_all(index, profile, with_notebook_04=False)
     pd.testing.assert_frame_equal(results, again)

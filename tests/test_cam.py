@@ -23,7 +23,7 @@ FRAMES = (80, 112, 118, 150)  # shorter than the quick training crop (112), the 
 
 def _model(name: str) -> nn.Module:
     torch.manual_seed(0)
-    return architectures.build(name, 10, "quick")
+    return architectures.build(name, 10, QUICK)
 
 
 def _probe(name: str) -> nn.Module:

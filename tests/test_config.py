@@ -9,6 +9,7 @@ import pytest
 from asclib import architectures
 from asclib.config import (TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, get_profile, paths,
                            reduce_training)
+from conftest import PAPER
 
 
 def test_profiles_have_the_reference_sizes():
@@ -97,7 +98,7 @@ def test_shortened_training_refuses_what_the_recipe_cannot_be(overrides, message
     monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
     with pytest.raises(ValueError, match=message):
         reduce_training(**overrides)
-    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and architectures.epochs("resnet", "paper") == 126
+    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and architectures.epochs("resnet", PAPER) == 126
 
 
 @pytest.mark.parametrize("value, message", [
@@ -110,3 +111,19 @@ def test_a_bad_overrides_variable_is_named_in_the_error(value, message, monkeypa
     monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, value)
     with pytest.raises(ValueError, match=message):
         get_profile("paper")
+
+
+def test_a_modified_profile_reaches_the_functions_that_use_it():
+    """Library functions take the Profile they are given (issue 19, item 5): nothing turns it back
+    into the stock profile of its name."""
+    import numpy as np
+
+    from asclib import features
+
+    quick = get_profile("quick")
+    narrow = dataclasses.replace(quick, features=dataclasses.replace(quick.features, n_mels=24))
+    audio = np.random.default_rng(0).standard_normal(quick.audio.n_samples) * 0.1
+    assert features.log_mel(audio, narrow).shape[0] == 24 and features.log_mel(audio, quick).shape[0] == 40
+    assert architectures.build("fcnn", 10, narrow).n_mels == 24
+    wider = architectures.resized(quick, {"fcnn": (6, 8, 16)})
+    assert architectures.build("fcnn", 10, wider).body[1].out_channels == 18  # 6 x the 3 input channels

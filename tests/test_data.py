@@ -13,7 +13,7 @@ import soundfile as sf
 from asclib.data import (COARSE_OF, EXCLUDED_FILES_VARIABLE, SCENES, AudioError, AudioFormatWarning,
                          BadFilesWarning, DatasetError, check_dataset, exclude_files, load_audio, load_events,
                          load_index, parse_filename, read_split)
-from conftest import write_layout
+from conftest import PAPER, QUICK, write_layout
 
 # --- the official fold-1 split files -------------------------------------------------------------
 
@@ -39,7 +39,7 @@ def test_official_evaluate_split_counts_with_crlf(released_dir):
 # --- a folder in the real layout built from the 13 real clips -----------------------------------
 
 def test_index_of_real_clips(real_layout):
-    index = load_index(real_layout, "paper")
+    index = load_index(real_layout, PAPER)
     assert len(index) == 13
     row = index.set_index("filename").loc["audio/tram-stockholm-284-8588-s4.wav"]
     assert (row["scene"], row["coarse"], row["device"], row["device_group"]) == ("tram", "transportation", "s4", "s4-s6")
@@ -61,10 +61,10 @@ def test_a_dataset_without_an_event_list_is_an_error_or_an_empty_list(real_layou
 
 def test_real_clips_load_at_full_length(real_layout, real_clips):
     assert sf.info(real_clips[0]).subtype == "PCM_24"
-    index = load_index(real_layout, "paper")
+    index = load_index(real_layout, PAPER)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        audio = load_audio(index["path"].iloc[0], "paper")
+        audio = load_audio(index["path"].iloc[0], PAPER)
     assert audio.dtype == np.float32 and audio.shape == (441_000,)
     assert 0 < np.abs(audio).max() <= 1
 
@@ -79,13 +79,13 @@ def small_layout(root: Path, n=4, **kwargs) -> Path:
 
 
 def test_small_layout_loads(tmp_path):
-    index = load_index(small_layout(tmp_path / "d"), "quick")
+    index = load_index(small_layout(tmp_path / "d"), QUICK)
     assert list(index["split"].value_counts().sort_index()) == [2, 2, 0]
 
 
 def test_missing_dataset_folder(tmp_path):
     with pytest.raises(DatasetError, match=r"dataset folder not found: .*nowhere"):
-        load_index(tmp_path / "nowhere")
+        load_index(tmp_path / "nowhere", QUICK)
 
 
 @pytest.mark.parametrize("name", ["meta.csv", "evaluation_setup/fold1_evaluate.csv"])
@@ -93,7 +93,7 @@ def test_missing_meta_or_split_file_names_it_and_the_archive(tmp_path, name):
     root = small_layout(tmp_path / "d")
     (root / name).unlink()
     with pytest.raises(DatasetError, match=rf"missing {name}.*meta archive"):
-        load_index(root)
+        load_index(root, QUICK)
 
 
 def test_files_missing_on_disk_are_reported_once_with_a_count(tmp_path):
@@ -101,7 +101,7 @@ def test_files_missing_on_disk_are_reported_once_with_a_count(tmp_path):
     for path in sorted((root / "audio").glob("*.wav"))[:7]:
         path.unlink()
     with pytest.raises(DatasetError, match=r"7 of 8 file\(s\) .* missing on disk: audio/park-espoo-0-0-a.wav, .*\(2 more\)"):
-        load_index(root)
+        load_index(root, QUICK)
 
 
 def test_unknown_scene_label(tmp_path):
@@ -109,7 +109,7 @@ def test_unknown_scene_label(tmp_path):
     meta = root / "meta.csv"
     meta.write_text(meta.read_text().replace("\tpark\t", "\tbeach\t", 1))
     with pytest.raises(DatasetError, match=r"meta.csv: 1 row\(s\) with an unknown scene label \(beach\)"):
-        load_index(root)
+        load_index(root, QUICK)
 
 
 def test_label_disagreeing_with_file_name(tmp_path):
@@ -117,7 +117,7 @@ def test_label_disagreeing_with_file_name(tmp_path):
     split = root / "evaluation_setup" / "fold1_train.csv"
     split.write_text(split.read_text().replace("\tpark", "\tbus", 1))
     with pytest.raises(DatasetError, match="fold1_train.csv: scene label disagrees"):
-        load_index(root)
+        load_index(root, QUICK)
 
 
 def test_split_file_listing_unknown_clip(tmp_path):
@@ -125,7 +125,7 @@ def test_split_file_listing_unknown_clip(tmp_path):
     split = root / "evaluation_setup" / "fold1_train.csv"
     split.write_text(split.read_text() + "audio/bus-espoo-9-9-b.wav\tbus\n")
     with pytest.raises(DatasetError, match=r"1 file\(s\) not listed in meta.csv: audio/bus-espoo-9-9-b.wav"):
-        load_index(root)
+        load_index(root, QUICK)
 
 
 def test_badly_named_file():
@@ -139,13 +139,13 @@ def test_unreadable_and_empty_wav(tmp_path):
     broken = tmp_path / "broken.wav"
     broken.write_bytes(b"RIFF not really a wav file")
     with pytest.raises(AudioError, match=r"broken.wav: cannot be read as audio"):
-        load_audio(broken)
+        load_audio(broken, QUICK)
     empty = tmp_path / "empty.wav"
     sf.write(empty, np.zeros(0, np.float32), 16_000)
     with pytest.raises(AudioError, match="empty.wav: contains no samples"):
-        load_audio(empty)
+        load_audio(empty, QUICK)
     with pytest.raises(AudioError, match="audio file not found"):
-        load_audio(tmp_path / "absent.wav")
+        load_audio(tmp_path / "absent.wav", QUICK)
 
 
 def test_format_mismatches_are_adapted_with_a_warning(tmp_path):
@@ -161,7 +161,7 @@ def test_format_mismatches_are_adapted_with_a_warning(tmp_path):
     for name, (samples, rate, message) in cases.items():
         sf.write(tmp_path / name, samples, rate)
         with pytest.warns(AudioFormatWarning, match=message):
-            loaded[name] = load_audio(tmp_path / name, "quick")
+            loaded[name] = load_audio(tmp_path / name, QUICK)
         assert loaded[name].shape == (n,) and loaded[name].dtype == np.float32, name
     assert np.all(loaded["short.wav"][n // 2:] == 0)
     expected = np.sin(2 * np.pi * 440 * np.arange(1000, 2000) / 16_000)
@@ -187,7 +187,7 @@ def broken_layout(root: Path) -> tuple[Path, set[str]]:
 def test_check_reports_every_problem_in_one_error(tmp_path):
     root, bad = broken_layout(tmp_path / "d")
     with pytest.raises(DatasetError) as caught:
-        check_dataset(root, "quick", progress=False)
+        check_dataset(root, QUICK, progress=False)
     message = str(caught.value)
     assert "5 of 8 listed file(s) cannot be read as the quick profile expects (mono wav, 16000 Hz, 4 s)" in message
     assert ("missing: 1 file(s), sample rate: 1 file(s), channels: 1 file(s), length: 1 file(s), "
@@ -199,21 +199,21 @@ def test_check_reports_every_problem_in_one_error(tmp_path):
 def test_skipped_bad_files_are_left_out_of_the_index(tmp_path, monkeypatch):
     root, bad = broken_layout(tmp_path / "d")
     with pytest.warns(BadFilesWarning, match="These files are left out"):
-        problems = check_dataset(root, "quick", skip_bad=True, progress=False)
+        problems = check_dataset(root, QUICK, skip_bad=True, progress=False)
     assert set(problems["filename"]) == bad and len(problems) == 5
     with pytest.raises(DatasetError, match="missing on disk"):
-        load_index(root)
-    assert len(load_index(root, exclude=problems["filename"])) == 3
+        load_index(root, QUICK)
+    assert len(load_index(root, QUICK, exclude=problems["filename"])) == 3
 
     monkeypatch.setenv(EXCLUDED_FILES_VARIABLE, "")  # restored after the test
     listing = exclude_files(problems, tmp_path / "results" / "excluded_files.csv")
     assert listing.is_file() and os.environ[EXCLUDED_FILES_VARIABLE] == str(listing.resolve())
-    assert not set(load_index(root)["filename"]) & bad
+    assert not set(load_index(root, QUICK)["filename"]) & bad
     exclude_files(problems.iloc[:0], listing)
     assert not listing.exists() and EXCLUDED_FILES_VARIABLE not in os.environ
 
 
 def test_check_passes_the_real_clips_and_names_a_profile_mismatch(real_layout):
-    assert check_dataset(real_layout, "paper", progress=False).empty
+    assert check_dataset(real_layout, PAPER, progress=False).empty
     with pytest.raises(DatasetError, match=r"(?s)sample rate: 13 file\(s\).*is this the data set of the quick profile"):
-        check_dataset(real_layout, "quick", progress=False)
+        check_dataset(real_layout, QUICK, progress=False)

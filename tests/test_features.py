@@ -15,6 +15,8 @@ from asclib import features
 from asclib.config import get_profile
 from asclib.data import AudioError, load_audio
 
+from conftest import PAPER, QUICK
+
 
 def reference_features(audio: np.ndarray, sr=44_100, n_fft=2048, hop=1024, n_mels=128) -> np.ndarray:
     """The spec's formulas written out plainly, in float64 (docs/spec.md sections 2 and 3)."""
@@ -52,8 +54,8 @@ def reference_features(audio: np.ndarray, sr=44_100, n_fft=2048, hop=1024, n_mel
 def test_paper_features_match_the_formulas_on_real_clips(real_clips):
     worst = 0.0
     for clip in real_clips:
-        audio = load_audio(clip, "paper")
-        ours = features.extract(audio, "paper")
+        audio = load_audio(clip, PAPER)
+        ours = features.extract(audio, PAPER)
         assert ours.shape == (3, 128, 423) and ours.dtype == np.float32
         worst = max(worst, float(np.abs(ours - reference_features(audio.astype(np.float64))).max()))
         assert ours[0].min() == 0.0 and ours[0].max() == 1.0
@@ -74,7 +76,7 @@ def test_htk_mel_filters_are_librosas_bit_for_bit(name):
 
 def test_features_never_import_librosa():
     """Each worker process would pay librosa's import and numba set-up (about a second)."""
-    code = ("import sys, numpy as np; from asclib import features; features.log_mel(np.zeros(441_000), 'paper'); "
+    code = ("import sys, numpy as np; from asclib import features; from asclib.config import get_profile; features.log_mel(np.zeros(441_000), get_profile('paper')); "
             "assert 'librosa' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -88,8 +90,8 @@ def test_reflect_pad_is_numpys():
 
 
 def test_frame_arithmetic():
-    assert features.frame_count("paper") == 431  # 1 + 441000 // 1024
-    assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, "paper").shape[-1] == 423
+    assert features.frame_count(PAPER) == 431  # 1 + 441000 // 1024
+    assert features.extract(np.random.default_rng(0).standard_normal(441_000) * 0.1, PAPER).shape[-1] == 423
     quick = get_profile("quick")
     assert features.extract(np.zeros(quick.audio.n_samples), quick).shape == (3, quick.features.n_mels, features.frame_count(quick) - 8)
 
@@ -104,20 +106,20 @@ def test_deltas_of_a_batch_are_those_of_each_clip():
 
 
 def test_silent_clip_gives_zeros_not_nan():
-    out = features.extract(np.zeros(64_000, np.float32), "quick")
+    out = features.extract(np.zeros(64_000, np.float32), QUICK)
     assert np.all(np.isfinite(out)) and not out.any()
 
 
 def test_bad_audio_is_refused_with_a_reason(tmp_path):
     with pytest.raises(ValueError, match="32000 samples where the quick profile expects 64000"):
-        features.log_mel(np.zeros(32_000), "quick")
+        features.log_mel(np.zeros(32_000), QUICK)
     broken = np.zeros(64_000)
     broken[5] = np.nan
     with pytest.raises(ValueError, match="1 NaN or infinite"):
-        features.log_mel(broken, "quick")
+        features.log_mel(broken, QUICK)
     sf.write(tmp_path / "nan.wav", broken.astype(np.float32), 16_000, subtype="FLOAT")
     with pytest.raises(AudioError, match=r"nan.wav: 1 NaN or infinite sample"):
-        load_audio(tmp_path / "nan.wav", "quick")
+        load_audio(tmp_path / "nan.wav", QUICK)
 
 
 @pytest.fixture
@@ -133,10 +135,10 @@ def clips(tmp_path, monkeypatch):
 
 
 def test_cache_computes_once_and_matches_direct_extraction(clips, monkeypatch):
-    first = features.cached_log_mels(clips, "quick", workers=2, progress=False)
-    assert np.array_equal(first[2], features.log_mel(load_audio(clips[2]), "quick"))
+    first = features.cached_log_mels(clips, QUICK, workers=2, progress=False)
+    assert np.array_equal(first[2], features.log_mel(load_audio(clips[2], QUICK), QUICK))
     monkeypatch.setattr(features, "_compute_and_store", lambda task: pytest.fail("recomputed a cached clip"))
-    assert np.array_equal(features.cached_log_mels(clips, "quick", workers=1, progress=False), first)
+    assert np.array_equal(features.cached_log_mels(clips, QUICK, workers=1, progress=False), first)
     inputs = features.network_inputs(first)
     assert inputs.shape == (5, 3, get_profile("quick").features.n_mels, first.shape[-1] - 8)
 
@@ -149,37 +151,37 @@ def test_changed_config_never_reuses_stale_features(clips):
 
 
 def test_a_truncated_store_is_detected_and_recomputed(clips):
-    good = features.cached_log_mels(clips, "quick", workers=1, progress=False)
-    store = features.cache_folder("quick") / features.STORE
+    good = features.cached_log_mels(clips, QUICK, workers=1, progress=False)
+    store = features.cache_folder(QUICK) / features.STORE
     store.write_bytes(store.read_bytes()[:-100])  # the last row cut short, as after a crash or a full disk
     with pytest.warns(UserWarning, match="holds 4 complete rows of the 5"):
-        again = features.cached_log_mels(clips, "quick", workers=1, progress=False)
+        again = features.cached_log_mels(clips, QUICK, workers=1, progress=False)
     assert np.array_equal(again, good)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert np.array_equal(features.cached_log_mels(clips, "quick", workers=1, progress=False), good)
+        assert np.array_equal(features.cached_log_mels(clips, QUICK, workers=1, progress=False), good)
 
 
 def test_a_corrupt_entry_or_index_is_computed_again(clips):
-    folder = features.cache_folder("quick")
+    folder = features.cache_folder(QUICK)
     folder.mkdir(parents=True)
-    leftover = features.cache_files(clips[:1], "quick")[0]
+    leftover = features.cache_files(clips[:1], QUICK)[0]
     leftover.write_bytes(b"\x93NUMPY garbage")  # an entry a crashed worker left behind
     with pytest.warns(UserWarning, match="corrupt feature cache entry"):
-        first = features.cached_log_mels(clips[:1], "quick", workers=1, progress=False)
-    assert np.array_equal(first[0], features.log_mel(load_audio(clips[0]), "quick"))
+        first = features.cached_log_mels(clips[:1], QUICK, workers=1, progress=False)
+    assert np.array_equal(first[0], features.log_mel(load_audio(clips[0], QUICK), QUICK))
     assert not leftover.exists()  # stored, then the entry removed
     (folder / features.STORE_INDEX).write_text("{not json")
     with pytest.warns(UserWarning, match="unreadable feature store index"):
-        again = features.cached_log_mels(clips, "quick", workers=1, progress=False)
+        again = features.cached_log_mels(clips, QUICK, workers=1, progress=False)
     assert np.array_equal(again[0], first[0])
     assert (folder / features.STORE).stat().st_size == 5 * first[0].nbytes  # rebuilt, not appended
 
 
 def test_memory_mapped_rows_read_only_what_is_asked(clips):
-    rows = features.log_mel_rows(clips, "quick", workers=1, progress=False)
+    rows = features.log_mel_rows(clips, QUICK, workers=1, progress=False)
     assert isinstance(rows.store, np.memmap) and rows.shape == (5,) + rows.store.shape[1:]
-    both = features.log_mel_rows([clips[3], clips[1], clips[3]], "quick", workers=1, progress=False)
+    both = features.log_mel_rows([clips[3], clips[1], clips[3]], QUICK, workers=1, progress=False)
     assert list(both.rows) == [rows.rows[3], rows.rows[1], rows.rows[3]]  # shared rows, nothing appended
     assert np.array_equal(both[np.array([2, 0])], np.asarray(rows)[[3, 3]])
 
@@ -189,8 +191,8 @@ def test_a_full_disk_leaves_the_store_as_it_was(clips, monkeypatch):
 
     from asclib.files import DiskFullError
 
-    good = features.cached_log_mels(clips[:2], "quick", workers=1, progress=False)
-    store = features.cache_folder("quick") / features.STORE
+    good = features.cached_log_mels(clips[:2], QUICK, workers=1, progress=False)
+    store = features.cache_folder(QUICK) / features.STORE
     before = store.read_bytes()
     real_open = open
 
@@ -204,15 +206,15 @@ def test_a_full_disk_leaves_the_store_as_it_was(clips, monkeypatch):
 
     monkeypatch.setattr("builtins.open", full_disk_open)
     with pytest.raises(DiskFullError, match=f"no space left on the disk while writing {store}.*left as it was"):
-        features.cached_log_mels(clips, "quick", workers=1, progress=False)
+        features.cached_log_mels(clips, QUICK, workers=1, progress=False)
     monkeypatch.undo()
     assert store.read_bytes() == before
-    assert np.array_equal(features.cached_log_mels(clips[:2], "quick", workers=1, progress=False), good)
+    assert np.array_equal(features.cached_log_mels(clips[:2], QUICK, workers=1, progress=False), good)
 
 
 def test_a_rewritten_clip_gets_a_new_cache_entry(clips):
-    before = features.cache_files(clips, "quick")
+    before = features.cache_files(clips, QUICK)
     sf.write(clips[0], np.zeros(64_000, np.float32), 16_000)
-    after = features.cache_files(clips, "quick")
+    after = features.cache_files(clips, QUICK)
     assert before[0] != after[0] and before[1:] == after[1:]
-    assert not features.cached_log_mels(clips[:1], "quick", workers=1, progress=False).any()  # silence now
+    assert not features.cached_log_mels(clips[:1], QUICK, workers=1, progress=False).any()  # silence now

@@ -10,13 +10,15 @@ import torch
 from asclib import architectures, models
 from asclib.config import get_profile
 
+from conftest import PAPER, QUICK
+
 PAPER_COUNTS = {("resnet", 10): 12_966_444, ("resnet", 3): 3_240_732, ("fcnn", 10): 11_780_329,
                 ("fcnn", 3): 11_776_192, ("fsfcnn", 10): 16_531_913}
 
 
 @pytest.mark.parametrize("name, classes", PAPER_COUNTS)
 def test_paper_parameter_counts_equal_the_reference(name, classes):
-    assert models.count_parameters(architectures.build(name, classes, "paper")) == PAPER_COUNTS[(name, classes)]
+    assert models.count_parameters(architectures.build(name, classes, PAPER)) == PAPER_COUNTS[(name, classes)]
 
 
 # The quick networks of the committed results (notebooks 04-06 print these counts)
@@ -25,12 +27,12 @@ QUICK_COUNTS = {("resnet", 10): 91_428, ("resnet", 3): 22_792, ("fcnn", 10): 83_
 
 
 def test_quick_parameter_counts_are_the_committed_results():
-    assert {key: models.count_parameters(architectures.build(*key, "quick")) for key in QUICK_COUNTS} == QUICK_COUNTS
+    assert {key: models.count_parameters(architectures.build(*key, QUICK)) for key in QUICK_COUNTS} == QUICK_COUNTS
 
 
 @pytest.mark.parametrize("name, classes, maps", [("resnet", 10, (128, 27)), ("fcnn", 3, (8, 26)), ("fsfcnn", 10, (32, 14))])
 def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
-    model = architectures.build(name, classes, "paper").eval()
+    model = architectures.build(name, classes, PAPER).eval()
     with torch.no_grad():
         x = torch.rand(1, 3, 128, 423)
         assert tuple(model.class_maps(x).shape) == (1, classes, *maps)
@@ -40,19 +42,19 @@ def test_paper_class_maps_have_the_reference_shapes(name, classes, maps):
 
 @pytest.mark.parametrize("name", architectures.REGISTRY)
 def test_quick_models_run_on_quick_inputs(name):
-    model = architectures.build(name, 10, "quick")
+    model = architectures.build(name, 10, QUICK)
     out = model(torch.rand(4, 3, get_profile("quick").features.n_mels, 112))
     assert out.shape == (4, 10)
     out.sum().backward()
 
 
 def test_keras_conventions():
-    model = architectures.build("resnet", 10, "paper")
+    model = architectures.build("resnet", 10, PAPER)
     norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
     assert all(m.eps == 1e-3 and m.momentum == 0.01 for m in norms)
     assert sum(m.affine for m in norms) == 2  # only the two stems' input BatchNorms learn
     assert all(m.bias is None for m in model.modules() if isinstance(m, torch.nn.Conv2d))
-    fcnn = architectures.build("fcnn", 10, "paper")
+    fcnn = architectures.build("fcnn", 10, PAPER)
     assert sum(not m.affine for m in fcnn.modules() if isinstance(m, torch.nn.BatchNorm2d)) == 2
 
 
@@ -67,7 +69,7 @@ def test_tensorflow_same_padding_and_pooling():
 
 
 def test_he_normal_initialisation():
-    layer = architectures.build("fcnn", 10, "paper").body[-4]  # the last 576 x 576 x 3 x 3 convolution
+    layer = architectures.build("fcnn", 10, PAPER).body[-4]  # the last 576 x 576 x 3 x 3 convolution
     assert isinstance(layer, torch.nn.Conv2d)
     sigma = math.sqrt(2 / layer.weight[0].numel())
     assert layer.weight.abs().max() <= 2 * sigma + 1e-6
@@ -76,11 +78,11 @@ def test_he_normal_initialisation():
 
 def test_bad_requests_are_refused_clearly():
     with pytest.raises(ValueError, match="unknown model 'vgg'"):
-        architectures.build("vgg", 10)
+        architectures.build("vgg", 10, QUICK)
     with pytest.raises(ValueError, match="unsupported class count 5"):
-        architectures.build("fcnn", 5)
-    model = architectures.build("fcnn", 10, "quick")
+        architectures.build("fcnn", 5, QUICK)
+    model = architectures.build("fcnn", 10, QUICK)
     with pytest.raises(ValueError, match=r"expected network inputs of shape \(batch, 3, 40, frames >= 16\).*got \(2, 1, 40, 100\)"):
         model(torch.zeros(2, 1, 40, 100))
     with pytest.raises(ValueError, match=r"got \(2, 3, 128, 100\)"):
-        architectures.build("resnet", 10, "quick")(torch.zeros(2, 3, 128, 100))
+        architectures.build("resnet", 10, QUICK)(torch.zeros(2, 3, 128, 100))

@@ -96,3 +96,9 @@ def test_a_broken_pipeline_fails_the_pins():
     table2 = _ours(committed("08_table2"))
     allowed = [tolerance(row["overall std"], int(row["seeds"])) for _, row in table2.iterrows()]
     assert all(abs(25.0 - value) > limit for value, limit in zip(table2["overall"], allowed))
+
+
+def test_table_2_takes_its_one_stage_rows_from_notebook_07():
+    """The one-stage rows are computed once (notebook 07) and read by notebook 08."""
+    one_stage = _ours(committed("07_table2_one_stage"))
+    pd.testing.assert_frame_equal(committed("08_table2").loc[one_stage.index], one_stage)

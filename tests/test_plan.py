@@ -13,6 +13,8 @@ from asclib import architectures
 from asclib.config import get_profile
 from asclib.data import read_split
 
+from conftest import PAPER, QUICK
+
 
 def fake_timings(seconds: float = 0.01) -> planning.Timings:
     """The same time for every unit of work, so that tests need no measurement."""
@@ -23,7 +25,7 @@ def fake_timings(seconds: float = 0.01) -> planning.Timings:
 def test_measure_times_every_unit_of_the_quick_profile_and_writes_nothing(tmp_path, monkeypatch):
     for variable in ("ASC_DATA_DIR", "ASC_AUGMENTED_DIR", "ASC_CACHE_DIR", "ASC_RUNS_DIR", "ASC_RESULTS_DIR"):
         monkeypatch.setenv(variable, str(tmp_path / variable))
-    timings = planning.measure("quick", corpus=True)
+    timings = planning.measure(QUICK, corpus=True)
     assert not list(tmp_path.iterdir())
     profile = get_profile("quick")
     assert {(name, n, profile.models) for name, n in architectures.notebook_runs()} <= set(timings.step)
@@ -33,7 +35,7 @@ def test_measure_times_every_unit_of_the_quick_profile_and_writes_nothing(tmp_pa
 
 
 def test_paper_plan_without_data_uses_the_official_counts_and_exact_sizes(tmp_path):
-    result = planning.plan("paper", tmp_path / "nowhere", timings=fake_timings())
+    result = planning.plan(PAPER, tmp_path / "nowhere", timings=fake_timings())
     assert any("dataset folder not found" in note for note in result.notes)
     steps = result.steps.set_index("step")
     assert steps.loc["check the dataset (headers)", "amount"] == "23,040 files"
@@ -59,20 +61,20 @@ def test_official_counts_match_the_released_split_files(released_dir):
 
 def test_quick_plan_says_the_corpus_will_be_generated(tmp_path, monkeypatch):
     monkeypatch.setenv("ASC_DATA_DIR", str(tmp_path / "corpus"))
-    result = planning.plan("quick", timings=fake_timings())
+    result = planning.plan(QUICK, timings=fake_timings())
     assert "will generate the synthetic corpus" in result.data
     assert result.steps["step"].iloc[0] == "generate the synthetic corpus"
     assert not (tmp_path / "corpus").exists()
 
 
 def test_plan_counts_the_clips_of_a_dataset_folder(tiny_corpus):
-    steps = planning.plan("quick", tiny_corpus, timings=fake_timings()).steps.set_index("step")
+    steps = planning.plan(QUICK, tiny_corpus, timings=fake_timings()).steps.set_index("step")
     assert steps.loc["check the dataset (headers)", "amount"] == "200 files"
 
 
 def test_plan_warns_when_the_disk_is_too_small(tmp_path, monkeypatch):
     monkeypatch.setattr(planning.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 1000})())
-    text = str(planning.plan("paper", tmp_path / "nowhere", timings=fake_timings()))
+    text = str(planning.plan(PAPER, tmp_path / "nowhere", timings=fake_timings()))
     assert "WARNING: not enough free space" in text and "1.0 kB free" in text
 
 

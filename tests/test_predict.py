@@ -145,9 +145,9 @@ def test_unfinished_runs_are_skipped_in_a_folder_and_refused_when_named(runs, tm
 
 def test_runs_of_another_profile_are_refused(runs):
     with pytest.raises(train.CheckpointError, match="quick profile with other models settings"):
-        predict.find_runs([runs], profile="quick")
+        predict.find_runs([runs], profile=QUICK)
     with pytest.raises(train.CheckpointError, match="expected the paper profile"):
-        predict.find_runs([runs], profile="paper")
+        predict.find_runs([runs], profile=get_profile("paper"))
     with pytest.raises(FileNotFoundError, match="neither a run folder"):
         predict.find_runs([runs / "nowhere"])
 

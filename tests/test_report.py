@@ -14,7 +14,7 @@ import pytest
 from asclib import kernels, report
 from asclib.config import PROJECT_ROOT, TRAINING_OVERRIDES_VARIABLE, reduce_training
 from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
-from conftest import write_layout
+from conftest import PAPER, write_layout
 
 
 def test_markdown_table_shows_missing_values_as_a_dash_and_keeps_three_decimals():
@@ -78,7 +78,7 @@ def test_reproduce_checks_the_dataset_first_and_can_leave_bad_clips_out(tmp_path
         report.reproduce("paper", str(root), only=["01"], skip_bad=True)
     listing = tmp_path / "results" / "paper" / "excluded_files.csv"
     assert ran and pd.read_csv(listing)["filename"].tolist() == [f"audio/{names[0]}"]
-    assert list(load_index(root, "paper")["filename"]) == [f"audio/{name}" for name in names[1:]]
+    assert list(load_index(root, PAPER)["filename"]) == [f"audio/{name}" for name in names[1:]]
 
 
 def test_a_smoke_run_writes_apart_and_records_its_reductions(tmp_path, monkeypatch):

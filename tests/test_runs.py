@@ -8,7 +8,7 @@ import dataclasses
 
 import pandas as pd
 
-from asclib import architectures, data, runs, train
+from asclib import architectures, data, evaluation, runs, train
 from conftest import TINY
 from test_train import TINY_TRAINING
 
@@ -21,14 +21,14 @@ def test_predictions_of_every_run_are_stored_side_by_side(tiny_corpus, tmp_path,
     index = data.load_index(tiny_corpus, profile)
     train.train_all(index, profile, workers=2)
     jobs, sets = train.notebook_jobs(index, profile)
-    stored = lambda: sorted((tmp_path / "runs").glob(f"*/*/*/{train.PREDICTIONS}"))  # noqa: E731
+    stored = lambda: sorted((tmp_path / "runs").glob(f"*/*/*/{evaluation.PREDICTIONS}"))  # noqa: E731
     assert stored() == []
     runs.predict_all(jobs + jobs[:2], sets, index, workers=2)  # two jobs listed twice
     assert len(stored()) == len(jobs) == len(architectures.notebook_runs())
-    evaluation = index[index["split"] == "evaluate"]
+    evaluated = index[index["split"] == "evaluate"]
     for job in jobs:
         run = train.fit(**{**job, "data": sets[job["data"]]}, progress=False)
-        kept = pd.read_csv(run.folder / train.PREDICTIONS)
-        here = train.predict(run.model, evaluation, run.n_classes, profile)
+        kept = pd.read_csv(run.folder / evaluation.PREDICTIONS)
+        here = evaluation.predict(run.model, evaluated, run.n_classes, profile)
         assert list(kept["filename"]) == list(here["filename"])
         assert abs(kept.iloc[:, 3:].to_numpy() - here.iloc[:, 3:].to_numpy()).max() < 1e-5  # CSV keeps 6 decimals

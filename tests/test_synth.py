@@ -12,7 +12,7 @@ import soundfile as sf
 
 from asclib import devices, synth
 from asclib.data import DEVICES, SCENES, load_events, load_index
-from conftest import TINY
+from conftest import QUICK, TINY
 
 def test_same_seed_gives_the_same_bytes(tiny_corpus, tmp_path):
     again = synth.generate(tmp_path / "again", TINY, seed=7)
@@ -53,7 +53,7 @@ def test_split_rules(tiny_corpus):
 
 
 def test_quick_profile_plan_has_the_real_proportions():
-    plan = synth.plan_corpus("quick", seed=0)
+    plan = synth.plan_corpus(QUICK, seed=0)
     train = plan[plan["split"] == "train"]["device"].value_counts(normalize=True)
     assert 0.72 <= train["a"] <= 0.78 and all(0.04 <= train[d] <= 0.06 for d in ("b", "c", "s1", "s2", "s3"))
     evaluate = plan[plan["split"] == "evaluate"]["device"].value_counts()

@@ -10,8 +10,10 @@ import pandas as pd
 import pytest
 import torch
 
-from asclib import architectures, models, train
+from asclib import architectures, evaluation, models, train
 from asclib.config import get_profile
+
+from conftest import PAPER
 
 QUICK = get_profile("quick")
 _TINY = architectures.tiny(QUICK, epochs=2)
@@ -132,7 +134,7 @@ def test_checkpoint_of_another_model_or_profile_is_refused(data):
     with pytest.raises(train.CheckpointError, match="3-class fcnn .*classes: checkpoint 10"):
         train.load_checkpoint(checkpoint, "fcnn", 3, TINY_TRAINING)
     with pytest.raises(train.CheckpointError, match="paper profile"):
-        train.load_checkpoint(checkpoint, "fcnn", 10, "paper")
+        train.load_checkpoint(checkpoint, "fcnn", 10, PAPER)
 
 
 def test_predictions_are_one_row_per_clip_keyed_by_filename(tmp_path, monkeypatch, data):
@@ -145,10 +147,10 @@ def test_predictions_are_one_row_per_clip_keyed_by_filename(tmp_path, monkeypatc
         sf.write(path, np.random.default_rng(k).standard_normal(64_000).astype(np.float32) * 0.1, 16_000)
         rows.append({"filename": f"audio/{path.name}", "path": str(path), "device": device, "scene": "park"})
     model = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False).model
-    predictions = train.predict(model, pd.DataFrame(rows), 10, TINY_TRAINING)
+    predictions = evaluation.predict(model, pd.DataFrame(rows), 10, TINY_TRAINING)
     assert list(predictions.columns[:3]) == ["filename", "device", "label"] and len(predictions) == 3
     assert np.allclose(predictions[list(train.classes_of(10))].sum(axis=1), 1, atol=1e-5)
-    table = train.accuracy(predictions)
+    table = evaluation.accuracy(predictions)
     assert set(table.columns) >= {"a", "s4", "A", "s4-s6", "overall"}
 
 
@@ -165,8 +167,8 @@ def test_shuffling_the_index_keeps_each_filename_with_its_own_probabilities(tmp_
         rows.append({"filename": f"audio/{path.name}", "path": str(path), "device": "a", "scene": "bus"})
     index = pd.DataFrame(rows)
     model = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False).model
-    ordered = train.predict(model, index, 10, TINY_TRAINING, batch_size=3).set_index("filename")
-    shuffled = train.predict(model, index.sample(frac=1, random_state=4), 10, TINY_TRAINING,
+    ordered = evaluation.predict(model, index, 10, TINY_TRAINING, batch_size=3).set_index("filename")
+    shuffled = evaluation.predict(model, index.sample(frac=1, random_state=4), 10, TINY_TRAINING,
                              batch_size=3).set_index("filename")
     pd.testing.assert_frame_equal(ordered, shuffled.loc[ordered.index], atol=1e-6)
     assert ordered[list(train.classes_of(10))].duplicated().sum() == 0  # really clip-specific
@@ -180,7 +182,7 @@ def test_accuracy_is_the_share_of_argmax_hits_per_device_and_group():
             ("s4", hit), ("s4", hit)]  # s4: 2/2
     table = pd.DataFrame([{"filename": f"f{i}", "device": d, "label": "indoor", **dict(zip(classes, p))}
                           for i, (d, p) in enumerate(rows)])
-    result = train.accuracy(table).iloc[0]
+    result = evaluation.accuracy(table).iloc[0]
     assert (result["a"], result["b"], result["c"], result["s4"]) == (75.0, 50.0, 0.0, 100.0)
     assert (result["A"], result["B&C"], result["s4-s6"], result["overall"]) == (75.0, 25.0, 100.0, 60.0)
     assert np.isnan(result["s1"]) and np.isnan(result["s1-s3"])

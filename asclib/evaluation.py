@@ -1,0 +1,93 @@
+"""Predictions of the evaluation split: computed with a trained model, kept in its run folder and
+in `results/<profile>/predictions/`, read back, and their accuracy per device (notebooks 04-11).
+
+A run's predictions are one row per evaluation clip: filename, device, the true label, then one
+probability per class (`predict`). `run_predictions` computes them once per run and keeps them in
+the run folder (`PREDICTIONS`), where the ensembles and the two-stage fusion read them
+(`tables.load_models`, `seed_predictions`); `save_predictions` writes the copies notebooks 04-06
+show readers.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from asclib import architectures, features, train
+from asclib.config import Profile, paths
+from asclib.files import atomic_path
+from asclib.metrics import accuracy_by_device
+
+PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile: Profile,
+            batch_size: int = 64) -> pd.DataFrame:
+    """Class probabilities of every clip of `index` (full length, no augmentation), one row per
+    clip: filename, device, label (the true class), then one column per class."""
+    device = next(model.parameters()).device
+    log_mels = features.log_mel_rows(list(index["path"]), profile, progress=False)
+    model.eval()
+    probabilities = []
+    for start in range(0, len(index), batch_size):
+        x = torch.from_numpy(features.network_inputs(log_mels[start:start + batch_size])).to(device)
+        probabilities.append(torch.softmax(model(x), dim=1).cpu().numpy())
+    table = pd.DataFrame(np.concatenate(probabilities), columns=train.classes_of(n_classes))
+    table.insert(0, "label", index[train.target_column(n_classes)].astype(str).to_numpy())
+    table.insert(0, "device", index["device"].astype(str).to_numpy())
+    table.insert(0, "filename", index["filename"].to_numpy())
+    return table
+
+
+def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Accuracy by device and group of a prediction table (argmax of the class columns)."""
+    classes = [c for c in predictions.columns if c not in ("filename", "device", "label")]
+    predicted = predictions[classes].to_numpy().argmax(axis=1)
+    correct = np.array(classes)[predicted] == predictions["label"].to_numpy()
+    return accuracy_by_device(pd.DataFrame({"device": predictions["device"], "correct": correct}))
+
+
+def save_predictions(predictions: pd.DataFrame, name: str, profile: Profile) -> Path:
+    """Write `results/<profile>/predictions/<name>.csv`: a run's predictions for readers and
+    other tools (notebooks 04-06 write one per model and seed)."""
+    path = paths(profile).results / "predictions" / f"{name}.csv"
+    with atomic_path(path) as temporary:
+        predictions.to_csv(temporary, index=False, float_format="%.6f")
+    return path
+
+
+def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd.DataFrame:
+    """The run's predictions of the evaluation split of `index` (`predict`), computed once and
+    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again."""
+    evaluation = index[index["split"] == "evaluate"]
+    path = run.folder / PREDICTIONS
+    if path.is_file():
+        stored = pd.read_csv(path)
+        if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
+            return stored
+    predictions = predict(run.model, evaluation, run.n_classes, profile)
+    with atomic_path(path) as temporary:
+        predictions.to_csv(temporary, index=False, float_format="%.6f")
+    return predictions
+
+
+def seed_predictions(index: pd.DataFrame, profile: Profile, n_classes: int,
+                     data_seed: int = 0) -> dict[int, dict[str, pd.DataFrame]]:
+    """The evaluation predictions of the `n_classes` models of notebooks 04-06, by training seed
+    and model name (notebooks 07, 08, 10, 11 read them through `tables.load_models`)."""
+    runs = train.notebook_runs(index, profile, data_seed)
+    return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
+                   for name, n in architectures.notebook_runs() if n == n_classes} for seed, by_name in runs.items()}
+
+
+def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: Profile,
+               data_seed: int = 0) -> dict[int, tuple[train.Run, pd.DataFrame]]:
+    """One model of notebooks 04-06 under every training seed, trained if missing, with its
+    evaluation predictions, by seed (notebooks 04-06)."""
+    data = train.training_set(index, n_classes, profile, train.recipe_of(name), seed=data_seed)
+    runs = {seed: train.fit(name, n_classes, data, profile, seed, group=train.seed_group(seed)) for seed in profile.train.seeds}
+    return {seed: (run, run_predictions(run, index, profile)) for seed, run in runs.items()}
