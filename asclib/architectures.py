@@ -61,10 +61,7 @@ def register(architecture: Architecture) -> Architecture:
     taken = {entry.seed_id: entry.name for entry in REGISTRY.values()}
     if architecture.seed_id in taken:
         raise ValueError(f"seed id {architecture.seed_id} of {architecture.name!r} belongs to {taken[architecture.seed_id]!r}")
-    online, _ = augment.split(architecture.augmentations)  # an unknown name is refused here
-    if not {"mixup", "random_crop"} <= set(online):
-        raise ValueError(f"augmentations of {architecture.name!r}: every recipe mixes and crops its batches "
-                         f"(mixup, random_crop); got {architecture.augmentations}")
+    augment.training_online(architecture.augmentations)  # an unknown name or an unusable recipe is refused here
     if architecture.cam not in CAM_METHODS:
         raise ValueError(f"cam={architecture.cam!r} of {architecture.name!r}: expected one of {CAM_METHODS}")
     REGISTRY[architecture.name] = architecture

@@ -253,6 +253,16 @@ def names(kind: str) -> tuple[str, ...]:
     return tuple(name for name, method in METHODS.items() if method.kind == kind)
 
 
+def training_online(recipe) -> tuple[str, ...]:
+    """The online methods of a training recipe (`split`), checked: a training step always mixes
+    and crops its batches (`asclib.batches`), so every recipe names mixup and random_crop."""
+    online, _ = split(recipe)
+    if not {"mixup", "random_crop"} <= set(online):
+        raise ValueError(f"augmentations {tuple(recipe)}: a training step always mixes and crops its batches, "
+                         "so a recipe must name mixup and random_crop")
+    return online
+
+
 def split(recipe) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """(online, offline) methods of `recipe` (method names), each in registration order; an
     unknown name is refused."""

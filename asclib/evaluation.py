@@ -54,7 +54,11 @@ def accuracy(predictions: pd.DataFrame) -> pd.DataFrame:
 def save_predictions(predictions: pd.DataFrame, name: str, profile: Profile) -> Path:
     """Write `results/<profile>/predictions/<name>.csv`: a run's predictions for readers and
     other tools (notebooks 04-06 write one per model and seed)."""
-    path = paths(profile).results / "predictions" / f"{name}.csv"
+    return _write(predictions, paths(profile).results / "predictions" / f"{name}.csv")
+
+
+def _write(predictions: pd.DataFrame, path: Path) -> Path:
+    """Write a prediction table as CSV, atomically, probabilities to 6 decimals."""
     with atomic_path(path) as temporary:
         predictions.to_csv(temporary, index=False, float_format="%.6f")
     return path
@@ -70,8 +74,7 @@ def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd
         if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
             return stored
     predictions = predict(run.model, evaluation, run.n_classes, profile)
-    with atomic_path(path) as temporary:
-        predictions.to_csv(temporary, index=False, float_format="%.6f")
+    _write(predictions, path)
     return predictions
 
 

@@ -292,12 +292,8 @@ def recipe_of(name: str, augmentations=None) -> tuple[str, ...]:
 
 
 def online_methods(name: str, augmentations=None) -> tuple[str, ...]:
-    """The online augmentations of a run (`recipe_of`), checked: every recipe mixes and crops."""
-    online, _ = augment.split(recipe_of(name, augmentations))
-    if not {"mixup", "random_crop"} <= set(online):
-        raise ValueError(f"augmentations {recipe_of(name, augmentations)}: a training step always mixes and crops "
-                         "its batches, so a recipe must name mixup and random_crop")
-    return online
+    """The online augmentations of a run (`recipe_of`), checked (`augment.training_online`)."""
+    return augment.training_online(recipe_of(name, augmentations))
 
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
