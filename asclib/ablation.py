@@ -3,7 +3,8 @@
 The 10-class ResNet is trained once per row and seed. A row is a recipe, a list of method names
 (`augment.METHODS`). Mixup and random crop are always on; each row adds augmentations to the
 one before: SpecAugment (sa), spectrum correction (sc), reverberation with DRC (r), then pitch
-shift, speed change, noise and mixing (aug). The paper's rows enable SpecAugment on the ResNet
+shift, speed change, noise and mixing (aug). Three rows go beyond the paper (`BEYOND_PAPER`):
+its full recipe plus device impulse responses (dir), Freq-MixStyle (fms), or both. The paper's rows enable SpecAugment on the ResNet
 although the authors' code (and notebook 04) trains it without; `NOTEBOOK_04_ROW` is notebook
 04's recipe (`architectures`) at the ablation's budget, for comparison (where that budget is
 notebook 04's, as in the paper profile, its runs are notebook 04's own). A new row is one more
@@ -34,6 +35,14 @@ ROWS = {
     "+sa+sc+r": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc"),
     "+sa+sc+r+aug": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc", *EXTRA),
 }
+# Beyond the paper: the two device-robustness methods that came after it (`augment`: dir,
+# freq_mixstyle), each and both on top of its full recipe, each row compared with that recipe
+PAPER_RECIPE = ROWS["+sa+sc+r+aug"]
+BEYOND_PAPER = {
+    "+sa+sc+r+aug+dir": (*PAPER_RECIPE, "dir"),
+    "+sa+sc+r+aug+fms": (*PAPER_RECIPE, "freq_mixstyle"),
+    "+sa+sc+r+aug+dir+fms": (*PAPER_RECIPE, "dir", "freq_mixstyle"),
+}
 NOTEBOOK_04_ROW = ("+sc+r+aug, no sa (notebook 04's recipe)", architectures.get("resnet").augmentations)
 GROUP = "ablation"  # runs/<profile>/ablation/: apart from the notebooks' models
 COLUMNS = (*DEVICE_GROUPS, "overall")
@@ -47,8 +56,9 @@ def budget(profile: Profile) -> Profile:
 
 
 def rows(with_notebook_04: bool = True) -> dict:
-    """The rows to train, in order: Table 3's, then (optionally) notebook 04's recipe."""
-    return {**ROWS, **dict([NOTEBOOK_04_ROW])} if with_notebook_04 else dict(ROWS)
+    """The rows to train, in order: Table 3's, those beyond the paper, then (optionally) notebook
+    04's recipe."""
+    return {**ROWS, **BEYOND_PAPER, **(dict([NOTEBOOK_04_ROW]) if with_notebook_04 else {})}
 
 
 def _run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> dict:
@@ -108,13 +118,15 @@ def table(results: pd.DataFrame) -> pd.DataFrame:
 
 def steps(results: pd.DataFrame, correct: pd.DataFrame, columns=COLUMNS, n_resamples: int = 1000,
           seed: int = 0) -> pd.DataFrame:
-    """For each step of Table 3 (a row against the row before) and each column: the gain (mean
+    """For each step of Table 3 (a row against the row before; a row beyond the paper against the
+    paper's full recipe) and each column: the gain (mean
     over seeds of the paired difference: same seed, same evaluation clips) with an interval over
     seeds and clips (`metrics.seeded_gain`), its half width, and how many seeds would bring the
     half width to `HALF_WIDTH_GOAL` at the measured spreads (`seeds_needed`)."""
     labels = list(dict.fromkeys(results["row"]))
     chain = [label for label in labels if label in ROWS]
     pairs = list(zip(chain[1:], chain[:-1]))
+    pairs += [(label, chain[-1]) for label in labels if label in BEYOND_PAPER]
     if NOTEBOOK_04_ROW[0] in labels:
         pairs.append((chain[-1], NOTEBOOK_04_ROW[0]))  # SpecAugment on top of everything
     seeds = sorted(set(results["seed"]))

@@ -1,5 +1,5 @@
-"""The paper's nine augmentations (section 2.3; docs/spec.md sections 5.2 and 6) as data: one registry,
-`METHODS` (notebooks 03, 04-06, 09).
+"""The paper's nine augmentations (section 2.3; docs/spec.md sections 5.2 and 6) and two that came
+after it, as data: one registry, `METHODS` (notebooks 03, 04-06, 09, 12).
 
 Each `Method` has a name, a kind and a stable seed id. A recipe is a list of method names: the
 notebooks' models have theirs in `asclib.architectures`, the rows of Table 3 theirs in
@@ -8,18 +8,22 @@ into its online and its offline methods.
 
 Online, on batches of features, implemented once, in torch on the training device
 (`asclib.batches`): `mixup`, `random_crop` (every recipe has both: a training step mixes two
-halves and crops them) and `spec_augment`. The reference's three draw their random numbers from
-the run's generator in the reference's order (`batches.draw`), so their seed ids name them
-without seeding anything; an online method added later is to draw from a generator of its own,
-seeded by the run's seed and its seed id, so that it never moves the draws of the others.
+halves and crops them), `spec_augment` and, after the paper, `freq_mixstyle`. The reference's
+three draw their random numbers from the run's generator in the reference's order
+(`batches.draw`), so their seed ids name them without seeding anything; a method added later
+draws from a generator of its own, seeded by the run's seed, its seed id and the step
+(`batches.own_generator`), so that it never moves the draws of the others.
 
 Offline, as new clips, each clip's generator seeded by the method's seed id:
-`spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio`. `generate_offline(index, profile, method, seed)` writes one method's clips
-as a folder in the DCASE layout (`audio/<clip>_<method>.wav`, `meta.csv`, `evaluation_setup/`,
-all rows in the training split) plus `provenance.csv` (filename, source, method, parameters,
-seed); `load_augmented` reads those folders back as extra training rows. Augmented names are
-unique and are always loaded by full path (the reference's loader resolved augmented rows to
-the original files, docs/spec.md section 12.2 item 3).
+`spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio` and,
+after the paper, `dir` (device impulse responses, `asclib.microphones`), whose copies replace
+their device-A clips in a batch with a probability instead of joining the training set
+(`substitutes`). `generate_offline(index, profile, method, seed)` writes one method's clips as a
+folder in the DCASE layout (`audio/<clip>_<method>.wav`, `meta.csv`, `evaluation_setup/`, all
+rows in the training split) plus `provenance.csv` (filename, source, method, parameters, seed);
+`load_augmented` reads those folders back as extra training rows. Augmented names are unique
+and are always loaded by full path (the reference's loader resolved augmented rows to the
+original files, docs/spec.md section 12.2 item 3).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import pandas as pd
 import soundfile as sf
 from scipy import signal
 
-from asclib import features, kernels
+from asclib import features, kernels, microphones
 from asclib.compand import Compander, compand
 from asclib.config import Profile, config_hash, paths
 from asclib.data import MINOR_TRAINING_DEVICES, load_audio, load_index, parallel_pairs
@@ -193,12 +197,24 @@ def mix_audio(audio, sr, rng, context):
                                                                    "weights": [float(a), float(b)]}
 
 
+def device_impulse_response(audio, sr, rng, context):
+    """Device impulse response (DIR) augmentation (Morocutti et al., EUSIPCO 2023): the clip
+    through one microphone of the training pool (`asclib.microphones`), drawn uniformly; same
+    length, same rms (`microphones.convolve`)."""
+    name = str(rng.choice(context["microphones"]))
+    return microphones.convolve(audio, microphones.response(name, sr)), {"microphone": name}
+
+
 def _correction_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
     return {"coefficients": correction_coefficients(index, profile, seed)}
 
 
 def _rooms_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
     return {"rirs": rir_bank(profile, seed)}
+
+
+def _microphones_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
+    return {"microphones": microphones.training_pool()}
 
 
 def _partners_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
@@ -217,7 +233,9 @@ class Method:
     """One augmentation (module docstring). Offline methods carry their code: `function`
     (audio, sr, rng, context) -> (audio, parameters); `context` (index, profile, seed) -> what
     every clip needs (coefficients, rooms, partners), made once; `log_mel` (audio, context) ->
-    the clip's features when they are not taken from its waveform."""
+    the clip's features when they are not taken from its waveform. A method that `substitutes`
+    does not add its clips to the training set: a training step reads a clip's copy in place
+    of the clip, with the probability its profile sets (`asclib.batches.LaterMethods`)."""
 
     name: str
     kind: str  # "online" or "offline"
@@ -227,6 +245,7 @@ class Method:
     device_a_only: bool = False  # the reference applied it to device-A training clips only
     context: object = None
     log_mel: object = None
+    substitutes: bool = False
 
 
 METHODS: dict[str, Method] = {}
@@ -283,6 +302,10 @@ register(Method("pitch_shift", "offline", 2, "pitch shift", pitch_shift))
 register(Method("speed_change", "offline", 3, "speed change", speed_change))
 register(Method("noise", "offline", 4, "Gaussian noise", noise))
 register(Method("mix_audio", "offline", 5, "mixing with a clip of the same scene", mix_audio, context=_partners_context))
+# after the paper: in no recipe of notebooks 04-06; Table 3's extra rows (asclib.ablation)
+register(Method("dir", "offline", 9, "device impulse response: a device-A clip through a microphone of the training pool",
+                device_impulse_response, device_a_only=True, context=_microphones_context, substitutes=True))
+register(Method("freq_mixstyle", "online", 10, "Freq-MixStyle: per-band statistics mixed between clips"))
 MANIFEST = "augmentation.json"
 
 
@@ -392,7 +415,8 @@ def _code_hash(method: str) -> str:
                  and not (isinstance(node, ast.Expr) and isinstance(node.value, ast.Call)
                           and getattr(node.value.func, "id", None) == "register")]
     fields = {"name": entry.name, "kind": entry.kind, "seed_id": entry.seed_id, "device_a_only": entry.device_a_only}
-    return config_hash([ast.dump(tree), ast.dump(code_tree(compand_module.__file__)), fields])
+    used = [compand_module] + ([microphones] if entry.name == "dir" else [])
+    return config_hash([ast.dump(tree), *(ast.dump(code_tree(module.__file__)) for module in used), fields])
 
 
 def load_augmented(profile: Profile, methods, root: str | Path | None = None) -> pd.DataFrame:

@@ -1,6 +1,7 @@
 """Training batches built with torch on the training device, and the online augmentations
-(`mixup`, `random_crop`, `spec_augment` of `asclib.augment`'s registry), implemented here once
-(asclib.train, notebooks 03-06, 09).
+(`mixup`, `random_crop`, `spec_augment`, `freq_mixstyle` and the substitution of device
+impulse response copies, `dir`, of `asclib.augment`'s registry), implemented here once
+(asclib.train, notebooks 03-06, 09, 12).
 
 One step of the reference recipe (docs/spec.md section 5.2) takes 2 x batch clips, stacks the deltas,
 masks them (SpecAugment, where the recipe has it), crops them and mixes the two halves pair by
@@ -59,24 +60,68 @@ def mixup_weights(count: int, alpha: float, rng: np.random.Generator, dtype=np.f
     return rng.beta(alpha, alpha, size=count).astype(dtype)
 
 
+@dataclass(frozen=True)
+class LaterMethods:
+    """The online methods that came after the paper, as a run uses them: device impulse
+    responses (`substitutes`: for each training clip the log-mel row of its copy through a
+    microphone of the training pool, -1 where it has none; `asclib.augment`'s `dir`) and
+    Freq-MixStyle (`mixstyle`). Each draws from a generator of its own, seeded by the run's
+    seed, its seed id and the step (`own_generator`): the paper's draws never move, and a resumed
+    run draws what an uninterrupted one would without storing any state."""
+
+    seed: int
+    substitutes: np.ndarray | None = None
+    mixstyle: bool = False
+
+
+def own_generator(seed: int, method: str, step: int) -> np.random.Generator:
+    """The generator of a later online method (`LaterMethods`) at one step of a run of `seed`."""
+    from asclib.augment import METHODS
+
+    return np.random.default_rng([seed, 17, METHODS[method].seed_id, step])
+
+
+def substitute(clips: np.ndarray, copies: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
+    """Device impulse response augmentation (Morocutti et al., EUSIPCO 2023) on a step's clips:
+    each clip that has a copy (`copies[clip]` >= 0, a device-A clip) is read from its copy
+    with `probability`; returns the log-mel rows to read."""
+    chosen = copies[clips]
+    return np.where((chosen >= 0) & (rng.random(len(clips)) < probability), chosen, clips)
+
+
+def mixstyle_draws(count: int, probability: float, alpha: float,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
+    """Freq-MixStyle's choices for a batch of `count`: None (with 1 - `probability`: the batch
+    is left alone, as the method's authors do it per batch), or each clip's weight of its own
+    statistics, Beta(alpha, alpha), and a random key per clip that orders its partners (`host_batch`)."""
+    if rng.random() >= probability:
+        return None
+    return rng.beta(alpha, alpha, size=count).astype(np.float32), rng.random(count)
+
+
 @dataclass
 class StepDraws:
     """Every random choice of one step: the clips of the two halves (positions in the training
-    set), their SpecAugment masks (2, batch, 3, 4) or None, their crop starts (2, batch) and
-    the mixup weight of each pair (batch,)."""
+    set), their SpecAugment masks (2, batch, 3, 4) or None, their crop starts (2, batch), the
+    mixup weight of each pair (batch,); for later methods (`LaterMethods`) the log-mel rows to
+    read for first and second halves together (None: the clips themselves) and Freq-MixStyle's
+    weights and keys (or None)."""
 
     first: np.ndarray
     second: np.ndarray
     masks: np.ndarray | None
     crops: np.ndarray
     weights: np.ndarray
+    rows: np.ndarray | None = None
+    mixstyle: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
-         rng: np.random.Generator) -> StepDraws:
-    """The random choices of a step whose halves are the clips `first` and `second` (from
+         rng: np.random.Generator, later: LaterMethods | None = None, step: int = 0) -> StepDraws:
+    """The random choices of step `step` whose halves are the clips `first` and `second` (from
     `train.MixupBatches`), drawn from `rng` in the order of the reference (per half: masks,
-    then crops; then the mixup weights)."""
+    then crops; then the mixup weights), then those of the `later` methods from their own
+    generators."""
     config, frames = profile.augment, features.input_frames(profile)
     masks, crops = [], []
     for half in (first, second):
@@ -85,32 +130,51 @@ def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
             masks.append(spec_augment_draws(shape, config.freq_mask_max, config.time_mask_max, rng))
         crops.append(crop_starts(len(half), frames, config.crop_frames, rng))
     weights = mixup_weights(len(first), config.mixup_alpha, rng)
-    return StepDraws(first, second, np.stack(masks) if masked else None, np.stack(crops), weights)
+    drawn = StepDraws(first, second, np.stack(masks) if masked else None, np.stack(crops), weights)
+    if later is not None and later.substitutes is not None:
+        drawn.rows = substitute(np.concatenate([first, second]), later.substitutes, config.dir_probability,
+                                own_generator(later.seed, "dir", step))
+    if later is not None and later.mixstyle:
+        drawn.mixstyle = mixstyle_draws(len(first), config.mixstyle_probability, config.mixstyle_alpha,
+                                        own_generator(later.seed, "freq_mixstyle", step))
+    return drawn
 
 
 @dataclass
 class HostBatch:
     """What a step's batch is made of, in host memory: the share's clips' log-mels and one-hot
     labels (first halves, then second halves), their masks (or None), crop starts and mixup
-    weights. Pinned when bound for a GPU, so that copying it neither waits for the GPU's queued
-    work nor makes the CPU wait for the copy."""
+    weights, and Freq-MixStyle's weights and partners (positions in the share) or None. Pinned
+    when bound for a GPU, so that copying it neither waits for the GPU's queued work nor makes
+    the CPU wait for the copy."""
 
     log_mels: torch.Tensor
     targets: torch.Tensor
     masks: torch.Tensor | None
     crops: torch.Tensor
     weights: torch.Tensor
+    mixstyle_weights: torch.Tensor | None = None
+    mixstyle_partners: torch.Tensor | None = None
 
 
 def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_classes: int,
                device: torch.device) -> HostBatch:
     """This process's `share` of a step, in host memory (`HostBatch`): the 2 x share clips it needs,
     read from `log_mels` (anything indexed by clip positions: an array or
-    `features.LogMelRows`), and their labels and draws."""
+    `features.LogMelRows`), and their labels and draws. Freq-MixStyle's partners are those of
+    the share (the order of its clips' keys): each process mixes statistics within its share."""
     clips = np.concatenate([draws.first[share], draws.second[share]])
+    rows = clips
+    if draws.rows is not None:
+        size = len(draws.first)
+        rows = np.concatenate([draws.rows[:size][share], draws.rows[size:][share]])
     masks = None if draws.masks is None else draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])
-    parts = [log_mels[clips], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
-             draws.crops[:, share].reshape(-1), draws.weights[share]]
+    mixstyle = [None, None]
+    if draws.mixstyle is not None:
+        mixstyle_weights, keys = draws.mixstyle
+        mixstyle = [mixstyle_weights[share], np.argsort(keys[share], kind="stable")]
+    parts = [log_mels[rows], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
+             draws.crops[:, share].reshape(-1), draws.weights[share], *mixstyle]
     tensors = [None if part is None else torch.from_numpy(np.ascontiguousarray(part)) for part in parts]
     if device.type == "cuda":
         tensors = [None if tensor is None else tensor.pin_memory() for tensor in tensors]
@@ -131,6 +195,8 @@ def assemble(host: HostBatch, profile: Profile, device: torch.device,
     weight, targets = moved(host.weights), moved(host.targets)
     size = len(weight)
     x = mix(x[:size], x[size:], weight)
+    if host.mixstyle_weights is not None:
+        x = freq_mixstyle(x, moved(host.mixstyle_weights), moved(host.mixstyle_partners))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, mix(targets[:size], targets[size:], weight)
@@ -138,9 +204,10 @@ def assemble(host: HostBatch, profile: Profile, device: torch.device,
 
 def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share: slice, n_classes: int,
            profile: Profile, rng: np.random.Generator, device: torch.device, channels_last: bool = False,
-           background: bool | None = None):
-    """The batches (x, y) of `steps` consecutive training steps (`host_batch`, then `assemble`)
-    from the clips `order.next()` gives (`train.MixupBatches`) and the draws of `rng`.
+           background: bool | None = None, later: LaterMethods | None = None, first_step: int = 0):
+    """The batches (x, y) of `steps` consecutive training steps, from step `first_step` on
+    (`host_batch`, then `assemble`), from the clips `order.next()` gives (`train.MixupBatches`),
+    the draws of `rng` and those of the `later` methods.
 
     On a GPU the next step's draws and `HostBatch` are prepared on a background thread while the
     current step trains (reading rows and pinning them release Python's lock), so the GPU does not
@@ -151,19 +218,20 @@ def stream(log_mels, labels: np.ndarray, order, steps: int, masked: bool, share:
     """
     background = device.type == "cuda" if background is None else background
 
-    def prepare():
-        return host_batch(log_mels, labels, draw(*order.next(), masked, profile, rng), share, n_classes, device)
+    def prepare(index):
+        drawn = draw(*order.next(), masked, profile, rng, later, first_step + index)
+        return host_batch(log_mels, labels, drawn, share, n_classes, device)
 
     def prepared():
         if not background:
-            for _ in range(steps):
-                yield prepare()
+            for index in range(steps):
+                yield prepare(index)
             return
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="asclib-batches") as pool:
-            pending = pool.submit(prepare) if steps else None
+            pending = pool.submit(prepare, 0) if steps else None
             for index in range(steps):
                 ready = pending.result()
-                pending = pool.submit(prepare) if index + 1 < steps else None
+                pending = pool.submit(prepare, index + 1) if index + 1 < steps else None
                 yield ready
 
     for host in prepared():
@@ -192,6 +260,20 @@ def crop(x: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
     """Random crop: `frames` consecutive frames of each example from its start (`crop_starts`)."""
     positions = starts[:, None] + torch.arange(frames, device=x.device)
     return x.gather(3, positions[:, None, None, :].expand(*x.shape[:3], frames))
+
+
+def freq_mixstyle(x: torch.Tensor, weights: torch.Tensor, partners: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Freq-MixStyle (Schmid et al., DCASE 2022 technical report; MixStyle: Zhou et al., ICLR
+    2021, on image channels): normalise each clip's frequency
+    bands by their mean and standard deviation over channels and time, then re-scale them with
+    statistics mixed between the clip's own (weight `weights`, per clip) and those of clip
+    `partners[i]` of the batch. Statistics are constants (no gradient flows through them)."""
+    mean = x.mean(dim=(1, 3), keepdim=True).detach()
+    std = (x.var(dim=(1, 3), keepdim=True, unbiased=False) + eps).sqrt().detach()
+    weight = weights.reshape(-1, 1, 1, 1)
+    mixed_mean = weight * mean + (1 - weight) * mean[partners]
+    mixed_std = weight * std + (1 - weight) * std[partners]
+    return (x - mean) / std * mixed_std + mixed_mean
 
 
 def mix(first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

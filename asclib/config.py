@@ -88,6 +88,12 @@ class AugmentConfig:
     0..`freq_mask_max` bins and one time mask of width 0..`time_mask_max` frames per channel,
     mixup with Beta(`mixup_alpha`, `mixup_alpha`). Offline: how many parallel pairs per device
     estimate the spectrum correction, and how many rooms make the reverberation bank.
+
+    The methods after the paper (used only by the recipes that name them, Table 3's extra rows),
+    with their authors' defaults (the CP-JKU DCASE 2023 training script, github.com/fschmid56/
+    cpjku_dcase23): a device-A clip is read through a microphone of the training pool with
+    `dir_probability`; a batch gets Freq-MixStyle with `mixstyle_probability`, each clip's own
+    statistics weighted by Beta(`mixstyle_alpha`, `mixstyle_alpha`).
     """
 
     crop_frames: int
@@ -96,6 +102,9 @@ class AugmentConfig:
     mixup_alpha: float = 0.4
     correction_pairs_per_device: int = 150
     rir_count: int = 24
+    dir_probability: float = 0.4
+    mixstyle_probability: float = 0.8
+    mixstyle_alpha: float = 0.4
 
 
 @dataclass(frozen=True)

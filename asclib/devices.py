@@ -7,6 +7,12 @@ response (band limits and resonances, as a linear-phase FIR), an optional compre
 optional soft saturation, an optional codec-like resampling, and a noise floor. Because
 features are min-max scaled per clip, gain alone would not matter: devices differ in spectral
 shape and texture. s4-s6 never appear in training.
+
+s7-s11 stand for the DCASE 2020 evaluation set's five devices that no system heard in training:
+each records through a measured microphone response of the unseen pool (`asclib.microphones`;
+no training device, augmentation or feature statistic uses that pool), then band limits, a
+compressor or clipping and a noise floor in amounts outside those of s1-s6. They exist in the
+evaluation split only.
 """
 
 from __future__ import annotations
@@ -14,7 +20,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy import signal
+
+from asclib import microphones
 
 
 @dataclass(frozen=True)
@@ -31,6 +40,8 @@ class DeviceChain:
     compressor: tuple[float, float] | None = None  # (threshold dB re clip rms, ratio)
     drive: float = 0.0  # tanh saturation drive; 0 = linear
     codec_hz: int | None = None  # resampled to this rate and back (band limit and aliasing-free loss)
+    microphone: str | None = None  # a measured response of `asclib.microphones`, applied first
+    clip: float | None = None  # hard clipping at this fraction of the peak (an overdriven input)
 
 
 DEVICE_CHAINS = {
@@ -60,7 +71,36 @@ DEVICE_CHAINS = {
     "s6": DeviceChain("s6", "unseen: rising treble, cheap noisy capsule, heavy compression",
                       ((200, -10.0), (800, -4.0), (2_000, 0.0), (4_000, 5.0), (6_000, 8.0)),
                       250, 7_200, -52, 3.0, compressor=(-15.0, 5.0)),
+    # evaluation only: microphones of the unseen pool; every setting outside s1-s6's ranges
+    # (band edges 80-300 Hz and 5-7.5 kHz, noise -52 to -80 dBFS, compressor ratios 2-5,
+    # saturation drives 1.5-2.5, one codec at 11.025 kHz, no clipping)
+    "s7": DeviceChain("s7", "unseen, evaluation only: Altec 670A, narrow band 400 Hz-4 kHz, hard clipping, noisy",
+                      ((400, 0.0), (4_000, 0.0)), 400, 4_000, -47, clip=0.35, microphone=microphones.UNSEEN_DEVICES["s7"]),
+    "s8": DeviceChain("s8", "unseen, evaluation only: Coles 4038, wide band 50 Hz-7.9 kHz, heavy compression (8:1)",
+                      ((50, 0.0), (7_900, 0.0)), 50, 7_900, -84, compressor=(-22.0, 8.0),
+                      microphone=microphones.UNSEEN_DEVICES["s8"]),
+    "s9": DeviceChain("s9", "unseen, evaluation only: Sony C37 FET, strong saturation, bright hiss",
+                      ((350, 0.0), (7_900, 0.0)), 350, 7_900, -57, 6.0, drive=5.0,
+                      microphone=microphones.UNSEEN_DEVICES["s9"]),
+    "s10": DeviceChain("s10", "unseen, evaluation only: Telefunken M201, 8 kHz codec, high cut at 3.6 kHz",
+                       ((150, 0.0), (3_600, 0.0)), 150, 3_600, -62, codec_hz=8_000,
+                       microphone=microphones.UNSEEN_DEVICES["s10"]),
+    "s11": DeviceChain("s11", "unseen, evaluation only: Toshiba Type G, low cut at 600 Hz, gentle compression, clipping",
+                       ((600, 0.0), (6_800, 0.0)), 600, 6_800, -48, -6.0, compressor=(-4.0, 1.5), clip=0.5,
+                       microphone=microphones.UNSEEN_DEVICES["s11"]),
 }
+
+
+def chains_table() -> pd.DataFrame:
+    """What builds each device (notebook 01, docs): its microphone response, band, compressor,
+    saturation, clipping, codec and noise floor; the training split holds a, b, c and s1-s3."""
+    rows = {name: {"description": chain.description, "microphone": chain.microphone or "–",
+                   "band (Hz)": f"{chain.highpass_hz:g}-{chain.lowpass_hz:g}",
+                   "compressor (dB, ratio)": "–" if chain.compressor is None else "{:g}, {:g}:1".format(*chain.compressor),
+                   "saturation drive": chain.drive or "–", "clipping (of peak)": chain.clip or "–",
+                   "codec (Hz)": chain.codec_hz or "–", "noise (dBFS)": chain.noise_dbfs}
+            for name, chain in DEVICE_CHAINS.items()}
+    return pd.DataFrame.from_dict(rows, orient="index").rename_axis("device")
 
 
 def magnitude_db(chain: DeviceChain, freqs: np.ndarray) -> np.ndarray:
@@ -93,12 +133,17 @@ def _compress(x: np.ndarray, sr: int, threshold_db: float, ratio: float) -> np.n
 
 def record(audio: np.ndarray, sr: int, chain: DeviceChain, rng: np.random.Generator) -> np.ndarray:
     """What `chain` records of the sound field `audio` (float64 in, float64 out, same length)."""
+    if chain.microphone:
+        audio = microphones.convolve(audio, microphones.response(chain.microphone, sr))
     x = signal.fftconvolve(audio, _fir(chain, sr), mode="same")
     if chain.compressor:
         x = _compress(x, sr, *chain.compressor)
     if chain.drive:
         peak = np.abs(x).max() + 1e-12
         x = np.tanh(chain.drive * x / peak) * peak / chain.drive
+    if chain.clip:
+        limit = chain.clip * np.abs(x).max()
+        x = np.clip(x, -limit, limit)
     if chain.codec_hz and chain.codec_hz < sr:
         from math import gcd
 

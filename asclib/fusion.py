@@ -15,7 +15,8 @@ import numpy as np
 import pandas as pd
 
 from asclib import metrics
-from asclib.data import COARSE_CLASSES, COARSE_OF, DEVICE_GROUPS, DEVICES, GROUP_OF, SCENES, _listing
+from asclib.data import (COARSE_CLASSES, COARSE_OF, DEVELOPMENT_DEVICES, DEVICE_GROUPS, DEVICES, GROUP_OF, SCENES,
+                         _listing)
 
 TOLERANCE = 1e-3  # rows must sum to one within this: prediction CSVs carry 6 decimals
 META = ("filename", "device", "label")  # the columns of a prediction CSV before the classes
@@ -241,7 +242,7 @@ def changed_decisions(before: pd.DataFrame, after: pd.DataFrame, truth: pd.DataF
     }, index=before.index)
     counts = flags.groupby(labels["device"].map(GROUP_OF)).sum().reindex(list(DEVICE_GROUPS), fill_value=0)
     counts.index.name = "group"
-    counts.loc["overall"] = flags.sum()
+    counts.loc["overall"] = flags[labels["device"].isin(DEVELOPMENT_DEVICES)].sum()  # as `metrics.accuracy_by_device`
     return counts.astype(int)
 
 

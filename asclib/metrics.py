@@ -11,18 +11,22 @@ import numpy as np
 import pandas as pd
 
 from asclib.config import training_overrides
-from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
+from asclib.data import DEVELOPMENT_DEVICES, DEVICE_GROUPS, DEVICES, GROUP_OF
 
 EPSILON = 1e-15  # log loss clips probabilities at this floor (as scikit-learn did)
 CONFIDENCE = 0.95  # of the bootstrap's percentile interval
+DEVICE_SPREAD = "device std"  # the column of `accuracy_by_device` with the spread over devices
 
 
 def accuracy_by_device(table: pd.DataFrame, label: str = "accuracy %", decimals: int | None = 1) -> pd.DataFrame:
-    """One row: accuracy (%) on each device, each group (A, B&C, s1-s3, s4-s6) and overall,
-    rounded to `decimals` (None: not rounded).
+    """One row: accuracy (%) on each device, each group (A, B&C, s1-s3, s4-s6, s7-s11), overall
+    and the device spread, rounded to `decimals` (None: not rounded).
 
     Group accuracies average their devices' clips; with the same number of clips per device
-    (the DCASE evaluation split), that is the mean of the devices' accuracies.
+    (the DCASE evaluation split), that is the mean of the devices' accuracies. "overall" is over
+    the development set's devices (a to s6), as in the paper, so that it means the same with or
+    without the evaluation-only s7-s11; "device std" is the standard deviation of the accuracies
+    of every device present (s7-s11 included): how unevenly the devices are served.
     """
     devices = table["device"].astype(str)
     correct = table["correct"].astype(float)
@@ -30,7 +34,8 @@ def accuracy_by_device(table: pd.DataFrame, label: str = "accuracy %", decimals:
     per_group = correct.groupby(devices.map(GROUP_OF)).mean()
     row = {**{d: per_device.get(d, np.nan) for d in DEVICES},
            **{g: per_group.get(g, np.nan) for g in DEVICE_GROUPS},
-           "overall": correct.mean()}
+           "overall": correct[devices.isin(DEVELOPMENT_DEVICES)].mean(),
+           DEVICE_SPREAD: per_device.std(ddof=0)}
     row = pd.Series(row) * 100
     return (row if decimals is None else row.round(decimals)).to_frame(label).T
 
@@ -60,9 +65,9 @@ def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE) -> tu
 
 
 def _group_resamples(gain: np.ndarray, devices: np.ndarray, n_resamples: int, seed: int) -> dict:
-    """Per device group and overall: (which clips belong to it, the mean of `gain` over
-    `n_resamples` resamples of its clips drawn with replacement within each device, so that each
-    device keeps its clip count, in percentage points)."""
+    """Per device group and overall (the development devices, as `accuracy_by_device`): (which
+    clips belong to it, the mean of `gain` over `n_resamples` resamples of its clips drawn with
+    replacement within each device, so that each device keeps its clip count, in percentage points)."""
     unknown = sorted(set(devices) - set(DEVICES))
     if unknown:
         raise ValueError(f"unknown device(s) {unknown}; expected some of {DEVICES}")
@@ -76,7 +81,7 @@ def _group_resamples(gain: np.ndarray, devices: np.ndarray, n_resamples: int, se
             draws = rng.integers(0, len(clips), size=(n_resamples, len(clips)))
             sums[device], counts[device] = clips[draws].sum(axis=1), len(clips)
     members = {group: [d for d in sums if GROUP_OF[d] == group] for group in DEVICE_GROUPS}
-    members = {**{g: m for g, m in members.items() if m}, "overall": list(sums)}
+    members = {**{g: m for g, m in members.items() if m}, "overall": [d for d in sums if d in DEVELOPMENT_DEVICES]}
     out = {}
     for group, group_devices in members.items():
         n = sum(counts[d] for d in group_devices)

@@ -33,14 +33,14 @@ import numpy as np
 import pandas as pd
 
 from asclib.config import PROJECT_ROOT, Profile, paths
-from asclib.data import (DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError, clip_problems,
-                         read_layout)
+from asclib.data import (DEVELOPMENT_DEVICES, DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError,
+                         clip_problems, read_layout)
 
 # The official fold-1 split of TAU Urban Acoustic Scenes 2020 Mobile, development set (23,040
 # clips): clips per (split, device), for a plan made before the real set is at hand.
 OFFICIAL_FOLD1 = {
     ("train", "a"): 10_215, **{("train", d): 750 for d in MINOR_TRAINING_DEVICES},
-    **{("evaluate", d): 330 for d in DEVICES},
+    **{("evaluate", d): 330 for d in DEVELOPMENT_DEVICES},
     ("unused", "a"): 3_855, **{("unused", d): 750 for d in ("s4", "s5", "s6")},
 }
 _HISTORY_BYTES = 32  # one (step, epoch, lr, loss) row of a checkpoint's history, as torch.save stores it
@@ -123,10 +123,10 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
     """One clip of `method` as `augment.generate_offline` makes it: read, transform, write, and
     the carried log-mel where the method has one. The shared context holds stand-ins of the
     right size: flat correction coefficients, one room response of 1 s, the scratch clips as
-    mixing partners."""
+    mixing partners, the real microphone responses."""
     import soundfile as sf
 
-    from asclib import augment
+    from asclib import augment, microphones
     from asclib.data import load_audio
 
     sr = profile.audio.sample_rate
@@ -134,7 +134,7 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
     room = rng.standard_normal(sr) * np.exp(-6.9 * np.arange(sr) / sr)  # decays by 60 dB in 1 s
     context = {"profile": profile, "coefficients": np.ones(profile.features.n_fft // 2 + 1), "rirs": [room],
                "same_scene": {"park": np.array([str(clip) for clip in clips])}, "source": str(clips[0]),
-               "scene": "park"}
+               "scene": "park", "microphones": microphones.training_pool()}
     chosen = augment.METHODS[method]
 
     def one_clip():

@@ -23,6 +23,7 @@ from asclib import ablation, architectures, evaluation, features, fusion, metric
 from asclib.config import Profile, get_profile
 
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
+SEED_SPREAD_OF = ("s7-s11", "overall")  # the columns whose seed standard deviation a table shows beside them
 BySeed = dict[int, dict[str, pd.DataFrame]]  # training seed -> system name -> probability table
 
 
@@ -147,14 +148,17 @@ def seed_rows(systems: BySeed, truth: pd.DataFrame) -> pd.DataFrame:
 
 def accuracy_rows(systems: BySeed, truth: pd.DataFrame) -> pd.DataFrame:
     """One row per system: the mean over seeds of its accuracy (%) per device, group and overall
-    and of its log loss, with `overall std` (the seeds' standard deviation) beside `overall`."""
+    and of its log loss, with the seeds' standard deviation beside `overall` and `s7-s11`
+    (`overall std`, `s7-s11 std`)."""
     per_seed = seed_rows(systems, truth)
     grouped = per_seed.groupby(level="system", sort=False)
     rows = grouped.mean()
-    rows.insert(rows.columns.get_loc("overall") + 1, "overall std", grouped["overall"].std(ddof=1))
+    for column in SEED_SPREAD_OF:
+        rows.insert(rows.columns.get_loc(column) + 1, f"{column} std", grouped[column].std(ddof=1))
     rows.insert(0, "seeds", grouped.size())
     decimals = {column: 1 for column in rows.columns}
-    decimals.update({"overall std": 2, "log loss": fusion.LOG_LOSS_DECIMALS})
+    decimals.update({f"{column} std": 2 for column in SEED_SPREAD_OF})
+    decimals["log loss"] = fusion.LOG_LOSS_DECIMALS
     rows.index.name = None
     return rows.round(decimals)
 

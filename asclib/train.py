@@ -194,33 +194,45 @@ class MixupBatches:
 
 @dataclass
 class TrainingSet:
-    """Training clips as log-mels (clips, mels, frames): memory-mapped from the feature store
-    (`features.LogMelRows`) or an array made in memory; class indices; the fingerprint
-    identifies the clips' contents (their feature-cache names); `paths` names the clip of each
-    row (empty for data made in memory)."""
+    """Training clips as log-mels (rows, mels, frames): memory-mapped from the feature store
+    (`features.LogMelRows`) or an array made in memory; class indices of the training clips
+    (the first rows); the fingerprint identifies the rows' contents (their feature-cache names);
+    `paths` names the clip of each row (empty for data made in memory). `substitutes`: for each
+    training clip the row of its copy that a step may read instead (after the clips; a
+    substituting method such as `dir`), -1 where it has none; None without such a method."""
 
     log_mels: features.LogMelRows | np.ndarray
     labels: np.ndarray
     fingerprint: str
     paths: tuple[str, ...] = ()
     methods: tuple[str, ...] | None = None  # its offline augmentations; None: made in memory, unknown
+    substitutes: np.ndarray | None = None
 
 
 def training_set(index: pd.DataFrame, n_classes: int, profile: Profile, recipe, seed: int = 0) -> TrainingSet:
     """The training split of `index` plus the clips of the offline augmentations of `recipe`
-    (method names, `augment.split`; generated when missing)."""
+    (method names, `augment.split`; generated when missing); a substituting method's copies
+    (`dir`) follow as extra rows that only `substitutes` points to."""
     _, offline = augment.split(recipe)
-    rows = [index[index["split"] == "train"]]
     for method in offline:
         augment.generate_offline(index, profile, method, seed)
-    if offline:
-        rows.append(augment.load_augmented(profile, offline))
+    added = [method for method in offline if not augment.METHODS[method].substitutes]
+    replacing = [method for method in offline if augment.METHODS[method].substitutes]
+    if len(replacing) > 1:
+        raise ValueError(f"recipe {tuple(recipe)}: at most one substituting augmentation, got {replacing}")
+    rows = [index[index["split"] == "train"]] + ([augment.load_augmented(profile, added)] if added else [])
     rows = pd.concat(rows, ignore_index=True)
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
-    clip_paths = list(rows["path"])
+    clip_paths, substitutes = list(rows["path"]), None
+    if replacing:
+        copies = augment.load_augmented(profile, replacing)
+        position = pd.Series(np.arange(len(rows)), index=rows["filename"])
+        substitutes = np.full(len(rows), -1, dtype=np.int64)
+        substitutes[position.loc[copies["source"]].to_numpy()] = len(clip_paths) + np.arange(len(copies))
+        clip_paths += list(copies["path"])
     fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
     return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64), fingerprint,
-                       tuple(clip_paths), offline)
+                       tuple(clip_paths), offline, substitutes)
 
 
 def device_name() -> str:
@@ -369,7 +381,12 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: in
                          f"recipe of this {name} run asks for {offline or 'none'}: make it with "
                          "training_set(index, n_classes, profile, recipe)")
     folder = run_folder(name, n_classes, profile, seed, data, augmentations, group, precision)
-    masked = "spec_augment" in online_methods(name, augmentations)
+    online = online_methods(name, augmentations)
+    masked = "spec_augment" in online
+    if any(augment.METHODS[method].substitutes for method in offline) and data.substitutes is None:
+        raise ValueError(f"the recipe of this {name} run substitutes clips ({offline}), the training set has no "
+                         "copies to substitute: make it with training_set(index, n_classes, profile, recipe)")
+    later = batches.LaterMethods(seed, data.substitutes, "freq_mixstyle" in online)
     folder.mkdir(parents=True, exist_ok=True)
     architecture = architectures.get(name)
     epochs = architectures.epochs(name, profile)
@@ -414,7 +431,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: in
             network.train()
             rates, losses = [], []  # losses kept on the device: reading each would make the CPU wait
             epoch_batches = batches.stream(data.log_mels, data.labels, order, steps, masked, share, n_classes,
-                                           profile, rng, device, channels_last)
+                                           profile, rng, device, channels_last, later=later, first_step=epoch * steps)
             for step, (x, y) in zip(range(epoch * steps, (epoch + 1) * steps), epoch_batches):
                 lr = learning_rate(step, steps, profile, keras_decay)
                 for param_group in optimizer.param_groups:

@@ -81,7 +81,7 @@ def test_seeds_needed_for_a_narrower_interval():
 
 
 def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypatch):
-    from asclib.data import load_index
+    from asclib.data import DEVELOPMENT_DEVICES, DEVICES, load_index
     from conftest import TINY
     from test_train import TINY_TRAINING
 
@@ -92,16 +92,20 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
                                   ablation=AblationConfig(seeds=(0, 1), resnet_width=2, epochs=2))
     index = load_index(tiny_corpus, profile)
     results, correct = ablation.run_all(index, profile, with_notebook_04=False)
-    assert list(results["row"]) == [label for label in ablation.ROWS for _ in (0, 1)]
+    labels = list(ablation.rows(with_notebook_04=False))  # the paper's rows, then those beyond it
+    assert labels[:len(ablation.ROWS)] == list(ablation.ROWS) and labels[len(ablation.ROWS):] == list(ablation.BEYOND_PAPER)
+    assert list(results["row"]) == [label for label in labels for _ in (0, 1)]
     assert set(ablation.COLUMNS) <= set(results.columns)
     evaluated = index[index["split"] == "evaluate"]
     assert list(correct.index) == sorted(evaluated["filename"])
-    assert list(correct.columns[1:]) == [(label, seed) for label in ablation.ROWS for seed in (0, 1)]
-    # the per-clip correctness and the accuracies are the same numbers
-    first = correct[(next(iter(ablation.ROWS)), 0)]
-    assert results.loc[0, "overall"] == round(100 * first.mean(), 1)
+    assert list(correct.columns[1:]) == [(label, seed) for label in labels for seed in (0, 1)]
+    # the per-clip correctness and the accuracies are the same numbers ("overall": devices a to s6)
+    first = correct[(labels[0], 0)]
+    development = correct["device"].isin(DEVELOPMENT_DEVICES)
+    assert results.loc[0, "overall"] == round(100 * first[development].mean(), 1)
+    assert results.loc[0, "s7-s11"] == round(100 * first[correct["device"].isin(DEVICES[9:])].mean(), 1)
     folders = sorted((tmp_path / "runs" / "quick" / ablation.GROUP).iterdir())
-    assert len(folders) == len(ablation.ROWS) * 2  # every row and seed is its own run
+    assert len(folders) == len(labels) * 2  # every row and seed is its own run
     assert all((folder / evaluation.PREDICTIONS).is_file() for folder in folders)
     stamps = [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]
     again, _ = ablation.run_all(index, profile, with_notebook_04=False)

@@ -240,8 +240,8 @@ def test_changed_decisions_joins_after_and_truth_by_filename():
     # a (device a) bus -> tram: wrong->right; b (b) park -> airport: right->wrong; c (s4) unchanged
     assert counts.loc["overall"].to_dict() == {"clips": 3, "changed": 2, "wrong->right": 1, "right->wrong": 1,
                                                "wrong->wrong": 0}
-    assert counts["wrong->right"].to_dict() == {"A": 1, "B&C": 0, "s1-s3": 0, "s4-s6": 0, "overall": 1}
-    assert counts["right->wrong"].to_dict() == {"A": 0, "B&C": 1, "s1-s3": 0, "s4-s6": 0, "overall": 1}
+    assert counts["wrong->right"].to_dict() == {"A": 1, "B&C": 0, "s1-s3": 0, "s4-s6": 0, "s7-s11": 0, "overall": 1}
+    assert counts["right->wrong"].to_dict() == {"A": 0, "B&C": 1, "s1-s3": 0, "s4-s6": 0, "s7-s11": 0, "overall": 1}
 
 
 def test_consistency_joins_p3_and_true_coarse_by_filename():

@@ -94,7 +94,7 @@ def test_bootstrap_rejects_mismatched_lengths():
     with pytest.raises(ValueError, match=r"got 3 \(system a\), 2 \(system b\) and 3 \(devices\)"):
         paired_bootstrap([1, 0, 1], [1, 0], ["a", "a", "b"])
     with pytest.raises(ValueError, match="unknown device"):
-        paired_bootstrap([1], [0], ["s7"])
+        paired_bootstrap([1], [0], ["s12"])
 
 
 def test_the_plausibility_guard_fails_a_broken_pipeline_but_not_a_smoke_run(monkeypatch):

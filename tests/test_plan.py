@@ -41,8 +41,9 @@ def test_paper_plan_without_data_uses_the_official_counts_and_exact_sizes(tmp_pa
     assert steps.loc["check the dataset (headers)", "amount"] == "23,040 files"
     pitch = steps.loc["augmentation: pitch_shift"]
     assert pitch["amount"] == "13,965 clips" and pitch["disk_bytes"] == 13_965 * (44 + 441_000 * 3)
-    # features: training and evaluation clips, two device-A-only and four all-device augmentations
-    features = 13_965 + 2_970 + 2 * 10_215 + 4 * 13_965
+    # features: training and evaluation clips, three device-A-only (dir after the paper's two) and
+    # four all-device augmentations
+    features = 13_965 + 2_970 + 3 * 10_215 + 4 * 13_965
     assert steps.loc["log-mel features", "disk_bytes"] == features * (128 + 4 * 128 * 431)
     resnet = steps.loc["train resnet, 10 classes, 1 seed(s) (04_resnet)"]
     assert resnet["amount"] == f"1 x {126 * math.ceil((13_965 + 2 * 10_215 + 4 * 13_965) / 32):,} steps"
@@ -69,7 +70,7 @@ def test_quick_plan_says_the_corpus_will_be_generated(tmp_path, monkeypatch):
 
 def test_plan_counts_the_clips_of_a_dataset_folder(tiny_corpus):
     steps = planning.plan(QUICK, tiny_corpus, timings=fake_timings()).steps.set_index("step")
-    assert steps.loc["check the dataset (headers)", "amount"] == "200 files"
+    assert steps.loc["check the dataset (headers)", "amount"] == "250 files"  # 10 scenes x (11 training + 14 evaluation)
 
 
 def test_plan_warns_when_the_disk_is_too_small(tmp_path, monkeypatch):

@@ -31,7 +31,7 @@ def test_another_seed_gives_other_audio(tiny_corpus, tmp_path):
 
 def test_layout_is_read_by_the_data_layer(tiny_corpus):
     index = load_index(tiny_corpus, TINY)
-    per_scene = 6 + 5 * 1 + 9 * 1
+    per_scene = 6 + 5 * 1 + 14 * 1  # training: a and the five minor devices; evaluation: all 14 devices
     assert len(index) == len(SCENES) * per_scene
     info = sf.info(index["path"].iloc[0])
     assert (info.samplerate, info.frames, info.channels, info.subtype) == (16_000, 24_000, 1, "PCM_16")
@@ -42,10 +42,10 @@ def test_split_rules(tiny_corpus):
     index = load_index(tiny_corpus, TINY)
     train, evaluate = index[index["split"] == "train"], index[index["split"] == "evaluate"]
     assert not set(train["location"]) & set(evaluate["location"])
-    assert not set(train["device"].astype(str)) & {"s4", "s5", "s6"}
+    assert not set(train["device"].astype(str)) & {"s4", "s5", "s6", "s7", "s8", "s9", "s10", "s11"}
     counts = train["device"].value_counts()
     assert counts["a"] == 60 and all(counts[d] == 10 for d in ("b", "c", "s1", "s2", "s3"))
-    assert set(evaluate["device"].value_counts()) == {10}  # balanced over all nine devices
+    assert set(evaluate["device"].value_counts()) == {10}  # balanced over all fourteen devices
     # parallel recordings: every non-A clip has a device-A twin of the same segment
     stems = index["filename"].str.rsplit("-", n=1).str[0]
     a_stems = set(stems[index["device"] == "a"])
