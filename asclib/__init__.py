@@ -9,17 +9,18 @@ Module map, in the order the notebooks use them:
 |---|---|---|
 | config | profiles (`quick`, `paper`) and paths | all |
 | data | reading a dataset in the DCASE layout | 01 |
-| synth, scenes, devices | the embedded synthetic corpus: scenes, events, rooms, recording devices | 01 |
+| synth, scenes, devices | the embedded synthetic corpus: scenes, events, rooms, recording devices | 01, 12 |
+| microphones | measured microphone responses: the unseen devices s7-s11, the pool DIR draws from | 01, 03, 12 |
 | baseline | a logistic regression on mean log-mels that calibrates the corpus's difficulty | 01 |
 | features | log-mels with valid deltas, cached | 02 |
-| augment, compand | the registry of the nine augmentations; the offline ones; SoX's compander | 03 |
+| augment, compand | the registry of the augmentations (the paper's nine, two after it); the offline ones; SoX's compander | 03 |
 | batches | training batches and the online augmentations, in torch | 03-06, 09 |
 | architectures, models | the registry of the networks; their classes | 04-06 |
 | train | training runs and their checkpoints | 04-06, 09 |
 | evaluation | the runs' predictions of the evaluation split: computed, stored, read back | 04-11 |
 | runs, parallel, distributed | every run made ahead, side by side; torchrun | `reproduce`, `train` |
 | metrics, tables, fusion | accuracies, intervals over seeds and clips, ensembles, the two-stage fusion | 04-09 |
-| ablation | Table 3 | 09 |
+| ablation | Table 3, and its rows beyond the paper device by device | 09, 12 |
 | cam | class activation maps | 10 |
 | released, paper | the authors' released scores; the paper's numbers | 07-09, 11 |
 | plots, report | figures; result files, executing notebooks, the manifest | all |

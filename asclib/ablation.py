@@ -24,7 +24,7 @@ import pandas as pd
 
 from asclib import architectures, augment, evaluation, metrics, train
 from asclib.config import Profile
-from asclib.data import DEVICE_GROUPS
+from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
 
 EXTRA = ("pitch_shift", "speed_change", "noise", "mix_audio")
 # label -> recipe (method names of augment.METHODS); each row adds to the one before
@@ -37,7 +37,8 @@ ROWS = {
 }
 # Beyond the paper: the two device-robustness methods that came after it (`augment`: dir,
 # freq_mixstyle), each and both on top of its full recipe, each row compared with that recipe
-PAPER_RECIPE = ROWS["+sa+sc+r+aug"]
+PAPER_ROW = "+sa+sc+r+aug"  # the paper's full recipe
+PAPER_RECIPE = ROWS[PAPER_ROW]
 BEYOND_PAPER = {
     "+sa+sc+r+aug+dir": (*PAPER_RECIPE, "dir"),
     "+sa+sc+r+aug+fms": (*PAPER_RECIPE, "freq_mixstyle"),
@@ -135,7 +136,7 @@ def steps(results: pd.DataFrame, correct: pd.DataFrame, columns=COLUMNS, n_resam
         gain = metrics.seeded_gain(correct[[(before, s) for s in seeds]].to_numpy().T,
                                    correct[[(row, s) for s in seeds]].to_numpy().T, correct["device"],
                                    n_resamples, seed)
-        for column in columns:
+        for column in [c for c in columns if c in gain.index]:  # a group without clips has no row (s7-s11 on real data)
             values = gain.loc[column]
             out.append({"step": row, "from": before, "group": column, "seeds": int(values["seeds"]),
                         "mean gain": round(values["gain"], 2), "seed std": round(values["seed std"], 2),
@@ -144,6 +145,31 @@ def steps(results: pd.DataFrame, correct: pd.DataFrame, columns=COLUMNS, n_resam
                         "beyond noise": bool(values["distinguishable"]),
                         f"seeds for +-{HALF_WIDTH_GOAL:g}": seeds_needed(values)})
     return pd.DataFrame(out).set_index(["step", "from", "group"])
+
+
+def beyond_paper_pairs(results: pd.DataFrame) -> list[tuple[str, str]]:
+    """(row, the paper's full recipe) for each row beyond the paper in `results` (notebook 12)."""
+    return [(label, PAPER_ROW) for label in dict.fromkeys(results["row"]) if label in BEYOND_PAPER]
+
+
+def device_gains(correct: pd.DataFrame, pairs, n_resamples: int = 1000, seed: int = 0) -> pd.DataFrame:
+    """Per device, the gain of each (row, baseline) of `pairs` (percentage points): the mean over
+    seeds with a 95 % interval over seeds and clips (`metrics.seeded_gain` on that device's clips),
+    indexed by (system, compared with, group) as `tables.gains`, the group being the device
+    (notebook 12: where a method's gain on s7-s11 comes from)."""
+    seeds = sorted({s for label, s in correct.columns[1:]})
+    blocks = {}
+    for row, before in pairs:
+        rows = {}
+        for device in DEVICES:
+            clips = (correct["device"] == device).to_numpy()
+            if clips.any():
+                gain = metrics.seeded_gain(correct.loc[clips, [(before, s) for s in seeds]].to_numpy().T,
+                                           correct.loc[clips, [(row, s) for s in seeds]].to_numpy().T,
+                                           correct["device"][clips], n_resamples, seed)
+                rows[device] = gain.loc[GROUP_OF[device]]
+        blocks[row, before] = pd.DataFrame(rows).T
+    return pd.concat(blocks, names=["system", "compared with", "group"])
 
 
 def seeds_needed(gain: pd.Series, goal: float = HALF_WIDTH_GOAL, most: int = 200) -> int | None:
@@ -182,8 +208,11 @@ def cost(results: pd.DataFrame, seconds_at_notebook_04: float, step_table: pd.Da
 
 
 def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
-    """One plain sentence per step, from the intervals of `steps` (notebook 09, docs/results.md)."""
+    """One plain sentence per step, from the intervals of `steps` (notebook 09, docs/results.md);
+    none where `group` has no clips."""
     sentences = []
+    if group not in step_table.index.get_level_values("group"):
+        return sentences
     for (row, before, column), values in step_table.xs(group, level="group", drop_level=False).iterrows():
         interval = (f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f} over "
                     f"{values['seeds']} seeds and the clips)")

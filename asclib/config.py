@@ -68,7 +68,7 @@ class CorpusConfig:
     Training: `train_segments` device-A segments spread over `train_locations`, and for each of
     b, c, s1, s2, s3 a parallel recording of `minor_segments` of them (about 75 % A, 5 % each).
     Evaluation: `evaluate_segments` segments at `evaluate_locations` other locations, each
-    recorded by all nine devices.
+    recorded by all fourteen devices (the nine of the development set and the unseen s7-s11).
     """
 
     cities: tuple[str, ...] = ("barcelona", "helsinki", "lisbon", "london", "lyon",

@@ -168,6 +168,31 @@ def measured_response(chain: DeviceChain, sr: int, seconds: float = 8.0, seed: i
     return freqs, 10 * np.log10(power / reference)
 
 
+def relative_responses(sr: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Every device's designed chain, measured (`measured_response`) and given relative to
+    device A's: (freqs, dB) by device (notebooks 01 and 12)."""
+    measured = {name: measured_response(chain, sr) for name, chain in DEVICE_CHAINS.items()}
+    return {name: (freqs, db - measured["a"][1]) for name, (freqs, db) in measured.items()}
+
+
+def response_panels(index, profile) -> tuple[dict, dict | None, list[str]]:
+    """The response of every device relative to device A from parallel recordings
+    (`parallel_response`), in two panels (`plots.line_panels`): the development devices, and
+    the evaluation-only s7-s11; the designed chains as dashed references (`relative_responses`)
+    on the synthetic corpus (None on the real data); and why any device has no curve
+    (notebooks 01 and 12)."""
+    from asclib.data import DEVICES, GROUP_OF
+
+    panels, missing = {"b, c, s1-s6": {}, "s7-s11 (evaluation only)": {}}, []
+    for device in DEVICES[1:]:
+        try:
+            panels[list(panels)[GROUP_OF[device] == "s7-s11"]][device] = parallel_response(index, device, profile)
+        except ValueError as reason:
+            missing.append(str(reason))
+    designed = relative_responses(profile.audio.sample_rate) if profile.name == "quick" else None
+    return {title: curves for title, curves in panels.items() if curves}, designed, missing
+
+
 def parallel_response(index, device: str, profile, max_pairs: int = 60) -> tuple[np.ndarray, np.ndarray]:
     """(freqs, dB): mean power spectrum of `device`'s clips over that of their device-A twins.
 

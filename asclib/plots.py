@@ -64,21 +64,53 @@ def lines(curves: dict[str, tuple[np.ndarray, np.ndarray]], title: str, xlabel: 
           logx: bool = False, ylim: tuple[float, float] | None = None,
           reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> plt.Figure:
     """Named (x, y) curves in one plot; optional dashed reference curves of the same names."""
-    figure, axis = plt.subplots(figsize=(9, 4.2))
+    return line_panels({title: curves}, xlabel, ylabel, logx, ylim, reference)
+
+
+def line_panels(panels: dict[str, dict[str, tuple[np.ndarray, np.ndarray]]], xlabel: str, ylabel: str,
+                logx: bool = False, ylim: tuple[float, float] | None = None,
+                reference: dict[str, tuple[np.ndarray, np.ndarray]] | None = None, title: str = "") -> plt.Figure:
+    """Side by side, one panel per title of `panels`, its named (x, y) curves; optional dashed
+    reference curves of the same names, and an overall `title` (notebooks 01, 02, 12)."""
+    figure, axes = plt.subplots(1, len(panels), figsize=(9 if len(panels) == 1 else 6 * len(panels), 4.2),
+                                sharey=True, squeeze=False)
     colours = plt.cm.tab10(np.arange(10))
-    plot = axis.semilogx if logx else axis.plot
-    for k, (name, (x, y)) in enumerate(curves.items()):
-        keep = x > 30 if logx else slice(None)
-        plot(x[keep], y[keep], color=colours[k % 10], label=name)
-        if reference and name in reference:
-            ref_x, ref_y = reference[name]
-            keep = ref_x > 30 if logx else slice(None)
-            plot(ref_x[keep], ref_y[keep], color=colours[k % 10], ls="--", lw=0.8)
-    axis.set(xlabel=xlabel, ylabel=ylabel, title=title)
-    if ylim:
-        axis.set_ylim(*ylim)
-    axis.grid(True, which="both", alpha=0.3)
-    axis.legend(ncol=5, fontsize=8)
+    for axis, (title, curves) in zip(axes[0], panels.items()):
+        plot = axis.semilogx if logx else axis.plot
+        for k, (name, (x, y)) in enumerate(curves.items()):
+            keep = x > 30 if logx else slice(None)
+            plot(x[keep], y[keep], color=colours[k % 10], label=name)
+            if reference and name in reference:
+                ref_x, ref_y = reference[name]
+                keep = ref_x > 30 if logx else slice(None)
+                plot(ref_x[keep], ref_y[keep], color=colours[k % 10], ls="--", lw=0.8)
+        axis.set(xlabel=xlabel, title=title)
+        if ylim:
+            axis.set_ylim(*ylim)
+        axis.grid(True, which="both", alpha=0.3)
+        axis.legend(ncol=5, fontsize=8)
+    axes[0, 0].set_ylabel(ylabel)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def by_device(table: pd.DataFrame, devices, title: str, marked=()) -> plt.Figure:
+    """Accuracy (%) against device, one line per row of `table` (columns: the `devices`), with
+    the `marked` devices shaded (notebook 12: the unseen s7-s11)."""
+    figure, axis = plt.subplots(figsize=(10, 4))
+    devices = list(devices)
+    for name, row in table[devices].iterrows():
+        axis.plot(range(len(devices)), row.to_numpy(float), "o-", ms=4, label=name)
+    for device in marked:
+        position = devices.index(device)
+        axis.axvspan(position - 0.5, position + 0.5, color="tab:gray", alpha=0.12, lw=0)
+    axis.set_xticks(range(len(devices)), devices)
+    axis.set(title=title, xlabel="device" + (" (shaded: never heard in any form)" if marked else ""),
+             ylabel="accuracy %")
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=8, ncol=2)
     figure.tight_layout()
     return figure
 
@@ -149,7 +181,8 @@ def ablation(results: pd.DataFrame, reference: pd.DataFrame, groups, title: str)
         axis.plot(range(len(rows)), results.groupby("row", sort=False)[group].mean().reindex(rows), "o-",
                   color="tab:blue", label="ours, mean")
         paper_axis = axis.twinx()
-        paper_axis.plot(range(len(reference)), reference[group], "s--", color="tab:gray", label="paper (right axis)")
+        if group in reference:  # the paper has no s7-s11
+            paper_axis.plot(range(len(reference)), reference[group], "s--", color="tab:gray", label="paper (right axis)")
         paper_axis.tick_params(labelsize=7, colors="tab:gray")
         axis.set_xticks(range(len(rows)), rows, rotation=60, ha="right", fontsize=7)
         axis.set_title(group)

@@ -9,6 +9,10 @@ the device chains of `asclib.devices`, and writes
     events.tsv     filename, onset, offset, event_label: every event of every clip
     corpus.json    what made the folder: profile sizes, seed and a hash of the synthesis code
 
+The devices are those of the DCASE 2020 development set plus the evaluation-only s7-s11
+(`asclib.devices`). The real development set has no s7-s11: `with_unseen_devices` joins it with
+recordings of s7-s11 simulated from its device-A evaluation clips (the paper profile; notebook 12).
+
 Everything is a pure function of (profile, seed): the same seed gives the same bytes. The
 folder is written under a temporary name and renamed when complete; an existing folder made
 with the same settings is reused, one made with other settings is replaced, and a folder that
@@ -25,9 +29,9 @@ import numpy as np
 import pandas as pd
 import soundfile as sf
 
-from asclib import devices, kernels, scenes
+from asclib import devices, kernels, microphones, scenes
 from asclib.config import Profile, config_hash, paths
-from asclib.data import DEVICES, MINOR_TRAINING_DEVICES, SCENES
+from asclib.data import DEVELOPMENT_DEVICES, DEVICES, META_FILE, MINOR_TRAINING_DEVICES, SCENES, SPLIT_FILES
 from asclib.files import atomic_path, folder_is_current
 from asclib.parallel import process_map
 
@@ -38,7 +42,7 @@ EVENTS_FILE = "events.tsv"
 def code_hash() -> str:
     """Hash of the synthesis code, so a corpus made by older code is regenerated."""
     digest = hashlib.sha256()
-    for module in (scenes, devices):
+    for module in (scenes, devices, microphones):
         digest.update(Path(module.__file__).read_bytes())
     digest.update(Path(__file__).read_bytes())
     return digest.hexdigest()[:12]
@@ -94,9 +98,14 @@ def render_segment(profile: Profile, seed: int, location: scenes.Location, segme
 
 
 def record_segment(profile: Profile, seed: int, scene: scenes.Scene, segment: int, device: str) -> np.ndarray:
-    """Device `device`'s recording of a rendered segment, float32, kept clear of clipping."""
-    rng = np.random.default_rng([seed, 3, segment, DEVICES.index(device)])
-    recorded = devices.record(scene.audio, profile.audio.sample_rate, devices.DEVICE_CHAINS[device], rng)
+    """Device `device`'s recording of a rendered segment (`record_audio`)."""
+    return record_audio(profile, scene.audio, device, np.random.default_rng([seed, 3, segment, DEVICES.index(device)]))
+
+
+def record_audio(profile: Profile, audio: np.ndarray, device: str, rng: np.random.Generator) -> np.ndarray:
+    """Device `device`'s recording of the sound `audio` (`devices.record`), float32, kept clear
+    of clipping."""
+    recorded = devices.record(audio, profile.audio.sample_rate, devices.DEVICE_CHAINS[device], rng)
     peak = np.abs(recorded).max()
     if peak > 0.99:  # as a recorder's input gain would
         recorded *= 0.99 / peak
@@ -149,13 +158,86 @@ def generate(out_dir: str | Path, profile: Profile, seed: int = 0,
 
 
 def dataset(profile: Profile, data_dir: str | Path | None = None, seed: int = 0) -> Path:
-    """The data folder a notebook works on: `data_dir` if given; for `quick` by default the
-    embedded corpus (generated on first use); the `paper` profile needs the real data's folder."""
-    if data_dir is not None:
-        return Path(data_dir)
-    if profile.name != "quick":
+    """The data folder a notebook works on: for `quick` by default the embedded corpus
+    (generated on first use); a corpus made by `generate` as it is; any other folder (the real
+    development set: the `paper` profile needs it) joined with simulated recordings of its
+    evaluation-only devices s7-s11 (`with_unseen_devices`)."""
+    if data_dir is None and profile.name != "quick":
         raise ValueError(f"profile {profile.name!r} needs data_dir: the folder of the real development set")
-    return generate(paths(profile).data, profile, seed)
+    if data_dir is None:
+        return generate(paths(profile).data, profile, seed)
+    data_dir = Path(data_dir)
+    return data_dir if (data_dir / MANIFEST).is_file() else with_unseen_devices(data_dir, profile)
+
+
+UNSEEN = DEVICES[len(DEVELOPMENT_DEVICES):]  # s7-s11
+JOINED_MANIFEST = "joined.json"
+
+
+def with_unseen_devices(data_dir: str | Path, profile: Profile, workers: int | None = None) -> Path:
+    """The real development set in `data_dir` with the evaluation-only devices s7-s11 added, as
+    the DCASE 2020 evaluation set had them (docs/spec.md section 10; notebook 12): a folder in the
+    DCASE layout under the profile's cache whose `audio/` links to every clip of `data_dir` and
+    holds, for every device-A evaluation clip, its recording through each chain of s7-s11
+    (`record_audio`; each clip's generator seeded by its position and the device), and whose
+    `meta.csv` and split files are `data_dir`'s plus those rows (evaluation). These recordings
+    are simulated from device A, not measured: tables label s7-s11 as such. Reused while
+    `data_dir`'s listing, the audio settings and the synthesis code are unchanged; `data_dir`
+    itself is never written to."""
+    from asclib.data import load_index
+
+    data_dir = Path(data_dir).resolve()
+    index = load_index(data_dir, profile, exclude=())
+    sources = index[(index["split"] == "evaluate") & (index["device"] == "a")].sort_values("filename")
+    settings = {"source": str(data_dir), "listing": config_hash(sorted(index["filename"])),
+                "audio": config_hash(profile.audio), "kernels": kernels.settings(), "code": code_hash()}
+    out_dir = paths(profile).cache / "with-s7-s11" / config_hash(str(data_dir))
+    if folder_is_current(out_dir, settings, JOINED_MANIFEST, "asclib.synth"):
+        return out_dir
+    added = pd.DataFrame([{"filename": f"{name.rsplit('-', 1)[0]}-{device}.wav", "source": path, "number": number,
+                           "device": device, "scene_label": str(scene), "identifier": location}
+                          for number, (name, path, scene, location) in
+                          enumerate(sources[["filename", "path", "scene", "location"]].itertuples(index=False))
+                          for device in UNSEEN],
+                         columns=["filename", "source", "number", "device", "scene_label", "identifier"])
+    with atomic_path(out_dir) as folder:
+        (folder / "audio").mkdir(parents=True)
+        (folder / "evaluation_setup").mkdir()
+        for name in index["filename"]:
+            (folder / name).symlink_to(data_dir / name)
+        tasks = [(profile, str(folder), chunk.to_dict("records")) for _, chunk in added.groupby(added.index // 25)]
+        process_map(_record_unseen, tasks, workers, f"simulating s7-s11 ({len(added)} clips)", "chunk")
+        _join_tables(data_dir, folder, added)
+        (folder / JOINED_MANIFEST).write_text(json.dumps(
+            {"settings": settings, "clips": len(index) + len(added), "simulated": len(added),
+             "note": "the data set in settings.source (linked) plus s7-s11 simulated from its device-A evaluation clips"},
+            indent=2) + "\n")
+    return out_dir
+
+
+def _record_unseen(task: tuple) -> None:
+    """Worker: record a chunk of device-A clips through their unseen devices, write them."""
+    from asclib.data import load_audio
+
+    profile, folder, rows = task
+    for row in rows:
+        audio = load_audio(row["source"], profile).astype(np.float64)
+        rng = np.random.default_rng([23, row["number"], DEVICES.index(row["device"])])
+        sf.write(Path(folder) / row["filename"], record_audio(profile, audio, row["device"], rng),
+                 profile.audio.sample_rate, subtype=profile.audio.subtype)
+
+
+def _join_tables(data_dir: Path, folder: Path, added: pd.DataFrame) -> None:
+    """`data_dir`'s meta.csv and split files with the `added` rows (evaluation split) appended."""
+    meta = pd.read_csv(data_dir / META_FILE, sep="\t")
+    rows = added.rename(columns={"device": "source_label"})
+    pd.concat([meta, rows[["filename", "scene_label", "identifier", "source_label"]]]).to_csv(
+        folder / META_FILE, sep="\t", index=False)
+    for split, file in SPLIT_FILES.items():
+        table = pd.read_csv(data_dir / file, sep="\t")
+        if split != "train":
+            table = pd.concat([table, rows[list(table.columns)]])
+        table.to_csv(folder / file, sep="\t", index=False)
 
 
 def _write_tables(folder: Path, plan: pd.DataFrame, event_rows: list[dict]) -> None:

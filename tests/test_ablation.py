@@ -50,6 +50,9 @@ def test_table_and_steps_by_hand():
     assert second["half width"] == pytest.approx(1.96 * second_clip_std(correct, labels[2], labels[1]), rel=0.02)
     sentences = ablation.describe(steps)
     assert len(sentences) == 2 and "not distinguishable" in sentences[0]
+    # real data has no s7-s11: the default columns skip a group without clips, and say nothing of it
+    every = ablation.steps(results, correct)
+    assert "s7-s11" not in every.index.get_level_values("group") and ablation.describe(every, "s7-s11") == []
 
 
 def second_clip_std(correct: pd.DataFrame, after: str, before: str) -> float:

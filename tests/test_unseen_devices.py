@@ -145,3 +145,33 @@ def test_the_training_set_of_a_dir_recipe_points_each_device_a_clip_to_its_own_c
     provenance = pd.read_csv(paths(TINY).augmented / "dir" / "provenance.csv")
     used = {json.loads(p)["microphone"] for p in provenance["parameters"]}
     assert used <= set(microphones.training_pool())
+
+
+def test_a_real_data_set_is_joined_with_simulated_s7_s11_and_left_untouched(tmp_path, monkeypatch):
+    import dataclasses
+
+    from asclib import synth
+    from asclib.data import load_index
+    from conftest import write_layout
+
+    rng = np.random.default_rng(0)
+    names = [f"{scene}-lyon-{k}-{10 + k}-{device}.wav" for k, scene in enumerate(("park", "bus", "airport"))
+             for device in ("a", "b")]
+    real_layout = write_layout(tmp_path / "tau", {name: rng.standard_normal(64_000) * 0.1 for name in names},
+                               train={names[0], names[1]})  # the park segment trains, the other two evaluate
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    profile = dataclasses.replace(QUICK, name="paper")  # a real data set at the quick profile's sizes
+    before = sorted(path.name for path in (real_layout / "audio").iterdir())
+    joined = synth.dataset(profile, real_layout)
+    assert joined != real_layout and sorted(path.name for path in (real_layout / "audio").iterdir()) == before
+    original, index = load_index(real_layout, profile), load_index(joined, profile)
+    added = index[~index["filename"].isin(original["filename"])]
+    sources = original[(original["split"] == "evaluate") & (original["device"] == "a")]
+    assert len(added) == 5 * len(sources) == 10
+    assert set(added["device"].astype(str)) == set(DEVICES[9:]) and set(added["split"]) == {"evaluate"}
+    kept = index[index["filename"].isin(original["filename"])].set_index("filename")
+    pd.testing.assert_series_equal(kept["split"].sort_index(), original.set_index("filename")["split"].sort_index())
+    stems = set(sources["filename"].str.rsplit("-", n=1).str[0])
+    assert set(added["filename"].str.rsplit("-", n=1).str[0]) == stems  # parallel to device A's clips
+    stamp = (joined / synth.JOINED_MANIFEST).stat().st_mtime_ns
+    assert synth.dataset(profile, real_layout) == joined and (joined / synth.JOINED_MANIFEST).stat().st_mtime_ns == stamp
