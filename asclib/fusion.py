@@ -211,13 +211,15 @@ def correct(table: pd.DataFrame, truth: pd.DataFrame) -> pd.Series:
 def evaluate(table: pd.DataFrame, truth: pd.DataFrame, label: str = "accuracy %",
              decimals: int | None = 1) -> pd.DataFrame:
     """One row named `label`: accuracy (%) per device, per group and overall (rounded to
-    `decimals`; None: not rounded), and the log loss (notebooks 07, 08, 11)."""
+    `decimals`; None: not rounded), and the log loss over the clips "overall" counts (the
+    development devices a-s6; notebooks 07, 08, 11)."""
     table = check_probabilities(table)
     labels = _labels(table, truth)
     hits = pd.DataFrame({"device": labels["device"], "correct": decisions(table) == labels["label"]})
     row = metrics.accuracy_by_device(hits, label, decimals)
-    true_index = table.columns.get_indexer(labels["label"])
-    loss = metrics.log_loss(table.to_numpy(), true_index)
+    development = labels["device"].isin(DEVELOPMENT_DEVICES).to_numpy()  # as "overall"
+    true_index = table.columns.get_indexer(labels["label"][development])
+    loss = metrics.log_loss(table.to_numpy()[development], true_index)
     row["log loss"] = loss if decimals is None else round(loss, LOG_LOSS_DECIMALS)
     return row
 

@@ -81,7 +81,8 @@ def _group_resamples(gain: np.ndarray, devices: np.ndarray, n_resamples: int, se
             draws = rng.integers(0, len(clips), size=(n_resamples, len(clips)))
             sums[device], counts[device] = clips[draws].sum(axis=1), len(clips)
     members = {group: [d for d in sums if GROUP_OF[d] == group] for group in DEVICE_GROUPS}
-    members = {**{g: m for g, m in members.items() if m}, "overall": [d for d in sums if d in DEVELOPMENT_DEVICES]}
+    members["overall"] = [d for d in sums if d in DEVELOPMENT_DEVICES]
+    members = {g: m for g, m in members.items() if m}  # a group without clips (s7-s11 alone: no "overall") has no row
     out = {}
     for group, group_devices in members.items():
         n = sum(counts[d] for d in group_devices)

@@ -161,8 +161,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         known = sorted(set().union(*declared.values()) - {"profile", "data_dir", "seed"})
         raise ValueError(f"unknown notebook parameter(s) {', '.join(unknown)}: the selected notebooks "
                          f"declare {', '.join(known) or 'nothing'} besides profile, data_dir and seed")
-    exclude_files(check_dataset(synth.dataset(prof, data_dir, seed), prof, skip_bad),
-                  results / "excluded_files.csv")
+    given = Path(data_dir) if data_dir is not None else synth.dataset(prof, None, seed)  # before any join
+    exclude_files(check_dataset(given, prof, skip_bad), results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
     trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | {"09_ablation"}

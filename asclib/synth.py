@@ -187,7 +187,7 @@ def with_unseen_devices(data_dir: str | Path, profile: Profile, workers: int | N
     from asclib.data import load_index
 
     data_dir = Path(data_dir).resolve()
-    index = load_index(data_dir, profile, exclude=())
+    index = load_index(data_dir, profile)  # without the files `data.exclude_files` leaves out
     sources = index[(index["split"] == "evaluate") & (index["device"] == "a")].sort_values("filename")
     settings = {"source": str(data_dir), "listing": config_hash(sorted(index["filename"])),
                 "audio": config_hash(profile.audio), "kernels": kernels.settings(), "code": code_hash()}
