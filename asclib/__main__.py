@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from asclib.config import PROFILE_NAMES
+from asclib.launch import LaunchError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -23,8 +24,10 @@ def main(argv: list[str] | None = None) -> int:
                      help="leave out the clips the dataset check finds unusable (listed in "
                           "results/<profile>/excluded_files.csv) instead of stopping")
     run.add_argument("--dry-run", action="store_true",
-                     help="print the plan (steps, disk space, estimated times on this machine) and stop")
+                     help="print the plan (steps, disk space, estimated times on this machine) and stop; "
+                          "with --gpus, also the schedule of the trainings on that many GPUs (per node)")
     _smoke_options(run)
+    _launch_options(run)
 
     fit = commands.add_parser("train", help="train every run of the notebooks (04-06 under every seed, the "
                               "ablation of 09), one per CPU core (cached); under torchrun, each by all the "
@@ -32,7 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
     fit.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
     fit.add_argument("--seed", type=int, default=0)
+    fit.add_argument("--only", nargs="+", metavar="LABEL", default=(),
+                     help='train only the runs with these labels (as a launch names them: "resnet-10c seed 0", '
+                          '"Table 3 +sa seed 1")')
     _smoke_options(fit)
+    _launch_options(fit)
 
     label = commands.add_parser("predict", help="classify recordings with trained runs: scene, coarse class, "
                                 "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
@@ -53,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return _run(args)
-    except (ValueError, FileExistsError, FileNotFoundError) as error:  # DatasetError, AudioError included
+    except (ValueError, FileExistsError, FileNotFoundError, LaunchError) as error:  # DatasetError, AudioError included
         print(f"error: {error}", file=sys.stderr)
         return 2
 
@@ -73,6 +80,35 @@ def _smoke_options(command: argparse.ArgumentParser) -> None:
                        "five models and of the ablation")
 
 
+def _launch_options(command: argparse.ArgumentParser) -> None:
+    """How the independent trainings are launched (asclib/launch.py; docs/running.md)."""
+    from asclib.launch import LAUNCHERS
+
+    group = command.add_argument_group(
+        "launching the trainings", "the runs are independent: side by side in forked processes (pool), one per "
+        "GPU through submitit's local executor (local), or as one Slurm job array (slurm)")
+    group.add_argument("--launcher", choices=LAUNCHERS, help="default: local when several GPUs are visible, "
+                       "else pool (one run per CPU core, one on a GPU)")
+    group.add_argument("--gpus", type=int, metavar="N", help="local: GPUs to use (default: every visible one); "
+                       "slurm: runs at a time per node (0: CPU jobs); dry run: GPUs per node of the schedule")
+    group.add_argument("--nodes", type=int, default=1, metavar="M", help="slurm and dry run: nodes (default 1)")
+    group.add_argument("--time-limit", type=float, metavar="HOURS", help="each job's time limit (required on "
+                       "Slurm); a run that meets it, or is preempted, is requeued and resumes from its last epoch")
+    group.add_argument("--slurm", action="append", default=[], metavar="KEY=VALUE",
+                       help="another setting of submitit's Slurm executor: partition=gpu, account=..., qos=..., "
+                            "mem_gb=64, cpus_per_task=8, ...")
+    group.add_argument("--card", default="H200", help="the card whose measured rates (asclib/gpu_rates.csv) time "
+                       "the dry run's GPU schedule and the Slurm runs (default H200)")
+
+
+def _launch(args: argparse.Namespace, profile, data_dir, only=()):
+    """The launch settings of the command line (`launch.settings`)."""
+    from asclib import launch
+
+    return launch.settings(args.launcher, profile, data_dir, args.seed, args.gpus, args.nodes, args.time_limit,
+                           _assignments(args.slurm), only, args.card)
+
+
 def _run(args: argparse.Namespace) -> int:
     import os
 
@@ -85,22 +121,28 @@ def _run(args: argparse.Namespace) -> int:
     # the profile, resolved once (after a smoke run's reductions) and passed down as a Profile
     profile = get_profile(args.profile) if getattr(args, "profile", None) else None
     if args.command == "reproduce" and args.dry_run:
-        from asclib.plan import plan
+        from asclib.plan import gpu_plan, plan
+        from asclib.report import trains_ablation
 
         print(plan(profile, args.data_dir, args.seed))
+        if args.gpus:
+            print()
+            print(gpu_plan(profile, args.gpus, args.nodes, args.card, args.data_dir, args.seed,
+                           trains_ablation(args.only)))
     elif args.command == "reproduce":
         from asclib.report import reproduce
 
         manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra),
-                             args.skip_bad_files)
+                             args.skip_bad_files, lambda data_dir: _launch(args, profile, data_dir))
         print(f"manifest written to {manifest}")
     elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
         from asclib import distributed, runs, synth
         from asclib.data import load_index
 
         with distributed.rank_zero_first():  # one process generates a missing corpus
-            index = load_index(synth.dataset(profile, args.data_dir, args.seed), profile)
-        runs.prepare(index, profile, args.seed)
+            dataset = synth.dataset(profile, args.data_dir, args.seed)
+            index = load_index(dataset, profile)
+        runs.prepare(index, profile, args.seed, settings=_launch(args, profile, dataset, args.only))
         distributed.finish()
     elif args.command == "predict":
         from pathlib import Path

@@ -62,7 +62,7 @@ def rows(with_notebook_04: bool = True) -> dict:
     return {**ROWS, **BEYOND_PAPER, **(dict([NOTEBOOK_04_ROW]) if with_notebook_04 else {})}
 
 
-def _run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> dict:
+def run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> dict:
     """`train.fit`'s keyword arguments of one row and seed (without data): notebook 04's recipe is
     notebook 04's run of that seed where the ablation's budget is notebook 04's."""
     trained = budget(profile)
@@ -71,13 +71,15 @@ def _run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> di
             "group": train.seed_group(seed) if shared else GROUP}
 
 
-def jobs(index: pd.DataFrame, profile: Profile, with_notebook_04: bool = True) -> tuple[list[dict], dict]:
+def jobs(index: pd.DataFrame, profile: Profile, with_notebook_04: bool = True,
+         data_seed: int = 0) -> tuple[list[dict], dict]:
     """Every row under every seed of `profile.ablation` as `train.fit_many` jobs, with their
-    training sets (`train.train_all` trains them with the notebooks' runs, in one pool)."""
+    training sets (`data_seed`: the seed of the offline augmentations; `train.train_all` trains
+    them with the notebooks' runs, in one pool)."""
     chosen = rows(with_notebook_04)
     offline = {label: augment.split(recipe)[1] for label, recipe in chosen.items()}
-    sets = {methods: train.training_set(index, 10, profile, methods) for methods in offline.values()}
-    listed = [{**_run_arguments(label, recipe, seed, profile), "data": offline[label]}
+    sets = {methods: train.training_set(index, 10, profile, methods, seed=data_seed) for methods in offline.values()}
+    listed = [{**run_arguments(label, recipe, seed, profile), "data": offline[label]}
               for label, recipe in chosen.items() for seed in profile.ablation.seeds]
     return listed, sets
 
@@ -94,7 +96,7 @@ def run_all(index: pd.DataFrame, profile: Profile,
     for label, recipe in rows(with_notebook_04).items():
         for seed in profile.ablation.seeds:
             run = train.fit(data=sets[augment.split(recipe)[1]], progress=False,
-                            **_run_arguments(label, recipe, seed, profile))
+                            **run_arguments(label, recipe, seed, profile))
             predictions = evaluation.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
             correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
             accuracy = metrics.accuracy_by_device(

@@ -66,14 +66,17 @@ def _write(predictions: pd.DataFrame, path: Path) -> Path:
 
 def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     """The run's predictions of the evaluation split of `index` (`predict`), computed once and
-    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again."""
+    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again. They
+    are computed with the training's CPU thread count, so that they are the same bytes whichever
+    process makes them (a forked worker, a launched job, a notebook)."""
     evaluation = index[index["split"] == "evaluate"]
     path = run.folder / PREDICTIONS
     if path.is_file():
         stored = pd.read_csv(path)
         if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
             return stored
-    predictions = predict(run.model, evaluation, run.n_classes, profile)
+    with train.torch_threads(train.TRAIN_THREADS):
+        predictions = predict(run.model, evaluation, run.n_classes, profile)
     _write(predictions, path)
     return predictions
 

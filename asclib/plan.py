@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from asclib.config import PROJECT_ROOT, Profile, paths
+from asclib.launch import schedule
 from asclib.data import (DEVELOPMENT_DEVICES, DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError,
                          clip_problems, read_layout)
 
@@ -239,7 +240,7 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
     """The steps `python -m asclib reproduce` would run for `profile` on `data_dir`, with what
     each writes, its disk space and its estimated time (from `measure`, unless `timings` are
     given). Nothing is written outside a scratch folder; the corpus is not generated."""
-    from asclib import ablation, architectures, augment, train
+    from asclib import augment, train
     from asclib.features import frame_count
 
     clips, data, generate, notes = _clips(profile, data_dir, seed)
@@ -258,8 +259,7 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
         add("generate the synthetic corpus", folders.data, f"{listed:,} clips", listed * wav,
             listed * timings.synth / cores)
     add("check the dataset (headers)", "", f"{listed:,} files", 0, listed * timings.header)
-    sources = {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
-               for method, chosen in augment.METHODS.items() if chosen.kind == "offline"}
+    sources = _sources(train_clips)
     for method, count in sources.items():
         carried = npy if augment.METHODS[method].log_mel is not None else 0
         seconds = count * timings.augment[method] / cores
@@ -274,36 +274,154 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
     add("log-mel features", folders.cache / "features", f"{featured:,} clips", featured * npy,
         computed * timings.features / cores)
 
-    def trainings(label, name, n_classes, sized, methods, runs) -> list[float]:
-        """Add the row of `runs` runs of a model; return each run's seconds."""
-        seen = int(train_clips.sum()) + sum(sources[m] for m in methods)
-        per_epoch = train.steps_per_epoch(sized, seen)
-        steps = architectures.epochs(name, sized) * per_epoch
-        run = steps * timings.step[(name, n_classes, sized.models)]
-        add(label, folders.runs, f"{runs} x {steps:,} steps", runs * _checkpoint_bytes(name, n_classes, sized, steps),
-            runs * run)
-        return [run] * runs
-
-    seeds = len(profile.train.seeds)
-    notebook_runs = [run for name, n in architectures.notebook_runs()
-                     for run in trainings(f"train {name}, {n} classes, {seeds} seed(s) ({architectures.get(name).notebook})",
-                                          name, n, profile, augment.split(architectures.get(name).augmentations)[1],
-                                          seeds)]
-    budget, seeds = ablation.budget(profile), profile.ablation.seeds
-    ablation_runs = [run for label, recipe in ablation.rows().items()
-                     for run in trainings(f"ablation: {label}, {len(seeds)} seeds (09)", "resnet", 10, budget,
-                                          augment.split(recipe)[1], len(seeds))]
-    forward = (len(profile.train.seeds) * sum(timings.forward[(name, n, profile.models)]
-                                              for name, n in architectures.notebook_runs())
-               + len(ablation_runs) * timings.forward[("resnet", 10, budget.models)])
+    runs = run_list(profile, train_clips, sources)
+    runs["seconds"] = [row.steps * timings.step[(row.name, row.n_classes, row.trained.models)]
+                       for row in runs.itertuples()]
+    for step, group in runs.groupby("step", sort=False):
+        first = group.iloc[0]
+        add(step, folders.runs, f"{len(group)} x {first.steps:,} steps",
+            sum(_checkpoint_bytes(r.name, r.n_classes, r.trained, r.steps) for r in group.itertuples()),
+            group["seconds"].sum())
+    forward = sum(timings.forward[(row.name, row.n_classes, row.trained.models)] for row in runs.itertuples())
     add("notebooks: predictions, fusion, tables, figures", folders.results,
-        f"{evaluate:,} clips x {len(notebook_runs) + len(ablation_runs)} runs", 0, evaluate * forward)
+        f"{evaluate:,} clips x {len(runs)} runs", 0, evaluate * forward)
     steps = pd.DataFrame(rows)
 
     workers = train.default_workers()
-    seconds = (steps["seconds"].sum() - sum(notebook_runs) - sum(ablation_runs)
-               + _parallel(notebook_runs + ablation_runs, workers))  # train.train_all: one pool for all
+    seconds = (steps["seconds"].sum() - runs["seconds"].sum()
+               + schedule(list(runs["seconds"]), workers)[2])  # train.train_all: one pool for all
     return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)
+
+
+def _sources(train_clips: pd.Series) -> dict[str, int]:
+    """The clips each offline augmentation makes: one per training clip (device A's alone for some)."""
+    from asclib import augment
+
+    return {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
+            for method, chosen in augment.METHODS.items() if chosen.kind == "offline"}
+
+
+def run_list(profile: Profile, train_clips: pd.Series, sources: dict, with_ablation: bool = True) -> pd.DataFrame:
+    """Every training run of a reproduce run, once, in the order `train.unique_jobs` lists them:
+    its label (`launch.label`), the plan's step it belongs to, name, n_classes, the profile it
+    trains with (`trained`), and its steps. `train_clips`: training clips per device; `sources`:
+    the clips each offline augmentation adds (a substituting one adds none); the ablation's runs
+    (notebooks 09 and 12) unless not `with_ablation`."""
+    from asclib import ablation, architectures, augment, train
+    from asclib.launch import label
+
+    def steps(name, sized, recipe) -> int:
+        added = sum(sources[m] for m in augment.split(recipe)[1] if not augment.METHODS[m].substitutes)
+        return architectures.epochs(name, sized) * train.steps_per_epoch(sized, int(train_clips.sum()) + added)
+
+    rows = []
+    for name, n in architectures.notebook_runs():
+        entry = architectures.get(name)
+        for seed in profile.train.seeds:
+            rows.append({"label": label({"name": name, "n_classes": n, "seed": seed}), "name": name,
+                         "step": f"train {name}, {n} classes, {len(profile.train.seeds)} seed(s) ({entry.notebook})",
+                         "n_classes": n, "trained": profile, "steps": steps(name, profile, train.recipe_of(name))})
+    seeds = profile.ablation.seeds
+    for row, recipe in ablation.rows().items() if with_ablation else ():
+        for seed in seeds:
+            job = ablation.run_arguments(row, recipe, seed, profile)
+            if job["group"] == train.seed_group(seed) and seed in profile.train.seeds:
+                continue  # notebook 04's own run (train.unique_jobs trains it once)
+            rows.append({"label": label(job), "step": f"ablation: {row}, {len(seeds)} seeds (09)", "name": "resnet",
+                         "n_classes": 10, "trained": job["profile"], "steps": steps("resnet", job["profile"], recipe)})
+    return pd.DataFrame(rows)
+
+
+GPU_RATES = Path(__file__).with_name("gpu_rates.csv")  # measured training samples/s of the paper's networks
+
+
+def gpu_rates(card: str) -> tuple[dict[str, float], str]:
+    """Training samples/s of the paper profile's models ("resnet-10c", ...) on `card` (a card of
+    `GPU_RATES`), and where they were measured."""
+    table = pd.read_csv(GPU_RATES)
+    chosen = table[table["card"].str.lower() == card.lower()]
+    if chosen.empty:
+        raise ValueError(f"no measured rates for card {card!r} in {GPU_RATES.name}: expected one of "
+                         f"{sorted(table['card'].unique())}")
+    return dict(zip(chosen["model"], chosen["samples_per_s"])), "; ".join(chosen["measured"].unique())
+
+
+@dataclass
+class GpuPlan:
+    """The training runs laid out over `gpus` GPUs on each of `nodes` machines, longest first,
+    each GPU taking the next run when it is free (`gpu_plan`)."""
+
+    profile: str
+    card: str
+    measured: str  # where the rates come from
+    gpus: int
+    nodes: int
+    runs: pd.DataFrame  # label, hours, node, gpu, start_h, end_h (in the order they are handed out)
+    wall_hours: float
+    paper_rows_wall_hours: float  # the same without Table 3's rows beyond the paper
+
+    def __str__(self) -> str:
+        table = self.runs.assign(**{c: self.runs[c].map(lambda h: f"{h:.2f}") for c in ("hours", "start_h", "end_h")})
+        total, longest, slots = self.runs["hours"].sum(), self.runs["hours"].max(), self.gpus * self.nodes
+        lines = [f"Schedule of the {len(self.runs)} training runs of `reproduce --profile {self.profile}` on "
+                 f"{self.nodes} node(s) x {self.gpus} GPU(s) ({self.card}), one run per GPU, longest first",
+                 f"Rates: {self.measured}", "", _aligned(table, right=("hours", "start_h", "end_h")), "",
+                 f"Wall time of the trainings: {self.wall_hours:.1f} h ({total:.1f} GPU-hours; at best "
+                 f"{max(total / slots, longest):.1f} h: the GPU-hours over {slots} GPU(s), or the longest run)"]
+        if self.paper_rows_wall_hours < self.wall_hours:
+            lines.append(f"Without Table 3's rows beyond the paper: {self.paper_rows_wall_hours:.1f} h")
+        if self.wall_hours <= longest + 1e-9 and slots > 1:
+            lines.append(f"The longest run ({longest:.1f} h) sets the wall time: more GPUs do not shorten it; "
+                         "only splitting that run over several GPUs (torchrun, docs/running.md) would.")
+        lines.append("Then each run's evaluation predictions (minutes) and the notebooks (on one machine, "
+                     "under an hour). Times are steps x batch / measured samples/s of the real training loop.")
+        return "\n".join(lines)
+
+
+def run_seconds(profile: Profile, data_dir=None, seed: int = 0, card: str | None = None,
+                with_ablation: bool = True) -> dict[str, float]:
+    """Every training run's estimated seconds, by label (`launch.label`): from the rates
+    measured on `card` (`gpu_rates`, the paper profile's networks), or else from timings made
+    now on this machine (`measure`)."""
+    runs = _labelled_runs(profile, data_dir, seed, with_ablation)
+    if card is not None:
+        rates = gpu_rates(card)[0]
+        per_step = {(r.name, r.n_classes): profile.train.batch_size / rates[f"{r.name}-{r.n_classes}c"]
+                    for r in runs.itertuples()}
+        return {r.label: r.steps * per_step[(r.name, r.n_classes)] for r in runs.itertuples()}
+    timings = measure(profile)
+    return {r.label: r.steps * timings.step[(r.name, r.n_classes, r.trained.models)] for r in runs.itertuples()}
+
+
+def _labelled_runs(profile: Profile, data_dir, seed: int, with_ablation: bool) -> pd.DataFrame:
+    clips = _clips(profile, data_dir, seed)[0]
+    return run_list(profile, clips.loc["train"], _sources(clips.loc["train"]), with_ablation)
+
+
+def gpu_plan(profile: Profile, gpus: int, nodes: int = 1, card: str = "H200", data_dir=None,
+             seed: int = 0, with_ablation: bool = True) -> GpuPlan:
+    """Lay the training runs of `reproduce` out over `nodes` x `gpus` GPUs with the rates
+    measured on `card` (`gpu_rates`; the paper profile's networks), as `launch.run` hands them
+    out: longest first, one per GPU. Nothing is measured or written."""
+    from asclib import ablation
+
+    if gpus < 1 or nodes < 1:
+        raise ValueError(f"--gpus and --nodes must be at least 1, got {gpus} and {nodes}")
+    if profile.name != "paper":
+        raise ValueError(f"the measured GPU rates ({GPU_RATES.name}) are the paper profile's networks; "
+                         f"a GPU schedule of the {profile.name} profile would not be a measurement")
+    measured = gpu_rates(card)[1]
+    runs = _labelled_runs(profile, data_dir, seed, with_ablation)
+    seconds = run_seconds(profile, data_dir, seed, card, with_ablation)
+    runs["hours"] = runs["label"].map(seconds) / 3600
+    runs = runs.sort_values("hours", ascending=False, kind="stable").reset_index(drop=True)
+    where, starts, wall = schedule(list(runs["hours"]), gpus * nodes)
+    beyond = runs["label"].map(lambda run: any(run.startswith(f"Table 3 {row} seed") for row in ablation.BEYOND_PAPER))
+    paper_wall = schedule(list(runs.loc[~beyond, "hours"]), gpus * nodes)[2]
+    laid = pd.DataFrame({"run": runs["label"], "hours": runs["hours"], "node": [w // gpus for w in where],
+                         "gpu": [w % gpus for w in where], "start_h": starts,
+                         "end_h": [a + b for a, b in zip(starts, runs["hours"])]})
+    return GpuPlan(profile.name, card, measured, gpus, nodes, laid, wall, paper_wall)
 
 
 def _clips(profile: Profile, data_dir, seed: int) -> tuple[pd.DataFrame, str, bool, list[str]]:
@@ -366,15 +484,6 @@ def _model_bytes(name: str, n_classes: int, profile: Profile) -> int:
 def _checkpoint_bytes(name: str, n_classes: int, profile: Profile, steps: int) -> int:
     """About the size of a finished run's checkpoint: the model, its optimiser and its history."""
     return _model_bytes(name, n_classes, profile) + steps * _HISTORY_BYTES
-
-
-def _parallel(durations: list[float], workers: int) -> float:
-    """The wall time of jobs handed out in order to `workers` processes, each taking the next
-    job when it is free (as `parallel.process_map` does)."""
-    finish = [0.0] * workers
-    for duration in durations:
-        finish[finish.index(min(finish))] += duration
-    return max(finish, default=0.0)
 
 
 def _free_space(steps: pd.DataFrame, folders) -> pd.DataFrame:

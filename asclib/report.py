@@ -135,8 +135,17 @@ def declared_parameters(notebook: Path) -> set[str]:
     return set(papermill.inspect_notebook(str(notebook)))
 
 
+ABLATION_NOTEBOOKS = ("09_ablation", "12_unseen_devices")  # the notebooks that read the ablation's runs
+
+
+def trains_ablation(only: list[str] | None) -> bool:
+    """Whether a reproduce run of the notebooks `only` (name prefixes; None: all) needs the ablation's runs."""
+    return not only or any(nb.startswith(o) for nb in ABLATION_NOTEBOOKS for o in only)
+
+
 def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0,
-              only: list[str] | None = None, extra: dict | None = None, skip_bad: bool = False) -> Path:
+              only: list[str] | None = None, extra: dict | None = None, skip_bad: bool = False,
+              launch_settings=None) -> Path:
     """Execute the notebooks (all, or those whose names start with an entry of `only`).
 
     Every notebook gets `profile`, `data_dir` and `seed`; each entry of `extra` goes to the
@@ -147,6 +156,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     (`data.exclude_files`; they are listed in `results/<profile>/excluded_files.csv`).
     A smoke run's reductions (`config.reduce_training`, in force before the call) reach every
     notebook and training through the environment and are recorded in the manifest.
+    `launch_settings(dataset folder)` gives how the trainings are launched (`launch.settings`;
+    None: forked processes, `runs.prepare`).
     """
     prof = get_profile(profile)  # resolved once here (an entry point); the notebooks resolve their own
     name = prof.name
@@ -165,11 +176,15 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     exclude_files(check_dataset(given, prof, skip_bad), results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = _git_commit()  # before the run: executing the notebooks changes their outputs
-    trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | {"09_ablation"}
+    trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | set(ABLATION_NOTEBOOKS)
     if any(notebook.stem in trainers for notebook in selected):
-        print("training the runs of notebooks 04-06 and 09 first, side by side, then their predictions", flush=True)
-        index = load_index(synth.dataset(prof, data_dir, seed), prof)
-        runs.prepare(index, prof, seed)
+        ablation_too = trains_ablation(only)
+        print(f"training the runs of notebooks 04-06{' and 09' if ablation_too else ''} first, side by side, "
+              "then their predictions", flush=True)
+        dataset = synth.dataset(prof, data_dir, seed)
+        index = load_index(dataset, prof)
+        runs.prepare(index, prof, seed, with_ablation=ablation_too,
+                     settings=launch_settings(dataset) if launch_settings else None)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name

@@ -560,12 +560,11 @@ def notebook_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> 
     return jobs, _notebook_sets(index, profile, data_seed)
 
 
-def train_all(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: int | None = None,
-              also: tuple[list[dict], dict] = ((), {})) -> None:
-    """Train every run of notebooks 04-06 (all seeds) ahead of them, plus the jobs `also` (for
-    instance `ablation.jobs`, notebook 09's), in one pool so that every core stays busy to the
-    end; a job listed twice (the same run folder) is trained once. `python -m asclib reproduce`
-    and `train` call it."""
+def unique_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
+                also: tuple[list[dict], dict] = ((), {})) -> tuple[list[dict], dict]:
+    """Every run of notebooks 04-06 (all seeds) plus the jobs `also` (for instance
+    `ablation.jobs`, notebook 09's) as `fit_many` jobs in the notebooks' order, each once (a job
+    listed twice, the same run folder, is kept once), with their training sets."""
     with distributed.rank_zero_first():  # under torchrun, rank 0 writes missing features and augmentations
         jobs, sets = notebook_jobs(index, profile, data_seed)
     extra_jobs, extra_sets = also
@@ -573,6 +572,14 @@ def train_all(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers
     unique = {run_folder(**{**_folder_arguments(job), "data": sets[job["data"]]}): job
               for job in [*jobs, *extra_jobs]}
     ordered = sorted(unique.values(), key=lambda job: architectures.notebook_runs().index((job["name"], job["n_classes"])))
+    return ordered, sets
+
+
+def train_all(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: int | None = None,
+              also: tuple[list[dict], dict] = ((), {})) -> None:
+    """Train the runs of `unique_jobs` ahead of the notebooks in one pool, so that every core
+    stays busy to the end. `python -m asclib reproduce` and `train` call it."""
+    ordered, sets = unique_jobs(index, profile, data_seed, also)
     fit_many(ordered, sets, f"training {len(ordered)} runs", workers)
 
 

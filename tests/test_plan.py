@@ -6,7 +6,6 @@ import math
 from collections import defaultdict
 
 import pandas as pd
-import pytest
 
 from asclib import plan as planning
 from asclib import architectures
@@ -77,8 +76,3 @@ def test_plan_warns_when_the_disk_is_too_small(tmp_path, monkeypatch):
     monkeypatch.setattr(planning.shutil, "disk_usage", lambda path: type("Usage", (), {"free": 1000})())
     text = str(planning.plan(PAPER, tmp_path / "nowhere", timings=fake_timings()))
     assert "WARNING: not enough free space" in text and "1.0 kB free" in text
-
-
-@pytest.mark.parametrize("durations, workers, wall", [([3, 1, 1, 1], 2, 3), ([1, 1, 1], 1, 3), ([], 2, 0)])
-def test_runs_handed_out_in_order_to_workers(durations, workers, wall):
-    assert planning._parallel(durations, workers) == wall
