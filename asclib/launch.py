@@ -115,11 +115,18 @@ def settings(launcher: str | None, profile: Profile, data_dir: str | Path, data_
     with several; `gpus` (local: how many of the visible GPUs; Slurm: runs at a time per node,
     0 for CPU jobs) and `nodes` (Slurm). The runs' estimates come from this machine's timings
     (`plan.measure`) locally and from `card`'s measured rates on Slurm. None: the default pool."""
+    import os
+
     import torch
 
     from asclib import plan
 
     visible = torch.cuda.device_count()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun the processes train each run together
+        if launcher not in (None, "pool"):
+            raise ValueError(f"--launcher {launcher} cannot run under torchrun: launch `python -m asclib train` "
+                             "without torchrun, or use torchrun without --launcher")
+        launcher = "pool"
     launcher = launcher or ("local" if visible > 1 else "pool")
     if launcher not in LAUNCHERS:
         raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")

@@ -87,6 +87,26 @@ def test_an_interrupted_run_is_requeued_and_resumes_to_the_same_weights(tiny_cor
     assert all(torch.equal(whole[key], interrupted["model"][key]) for key in whole)
 
 
+def test_a_failed_run_is_reported_with_its_log_and_the_others_are_kept(tiny_corpus, folders, capsys):
+    profile = _profile()
+    jobs, sets = train.unique_jobs(data.load_index(tiny_corpus, profile), profile)
+    good, bad = launch.tasks(jobs[:2], sets, tiny_corpus, profile, 0)
+    bad = dataclasses.replace(bad, data_dir=str(folders / "missing"))
+    outcome = launch.run([good, bad], "local", slots=2, gpus=False, profile=profile, poll=0.2)
+    assert outcome.done == [good.label] and list(outcome.failed) == [bad.label]
+    assert "missing" in Path(outcome.failed[bad.label]).read_text()  # the log holds the error
+    printed = capsys.readouterr().out
+    assert f"FAILED: {bad.label}; its log: {outcome.failed[bad.label]}" in printed
+    assert f"python -m asclib train --profile {profile.name} --only '{bad.label}'" in printed
+
+
+def test_torchrun_keeps_its_own_launch(tmp_path, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert launch.settings(None, PAPER, tmp_path) is None
+    with pytest.raises(ValueError, match="cannot run under torchrun"):
+        launch.settings("local", PAPER, tmp_path)
+
+
 def _fake_slurm(folder: Path) -> Path:
     """`srun` (submitit's test for a cluster) and an `sbatch` that keeps the script it is given."""
     folder.mkdir()
@@ -155,12 +175,15 @@ def test_gpu_plans_of_the_paper_recipe():
     assert list(five.runs["run"]) == ["resnet-10c seed 0", "fsfcnn-10c seed 0", "fcnn-10c seed 0", "fcnn-3c seed 0",
                                       "resnet-3c seed 0"]  # longest first
     assert sorted(five.runs["gpu"]) == [0, 1, 2, 3, 4] and five.wall_hours == five.runs["hours"].max()
-    assert "The longest run" in str(five)
+    assert "The longest runs set the wall time" in str(five)
     everything = plan.gpu_plan(PAPER, gpus=8)
     table3 = everything.runs[everything.runs["run"].str.startswith("Table 3")]
     assert len(table3) == 9 * 3 - 1  # notebook 04's recipe under seed 0 is notebook 04's own run
     assert len(everything.runs) == 5 + len(table3)
     assert everything.paper_rows_wall_hours < everything.wall_hours
     assert everything.wall_hours >= everything.runs["hours"].sum() / 8
+    ranked = sorted(everything.runs["hours"], reverse=True)
+    assert everything.wall_hours >= ranked[7] + ranked[8]  # nine runs on eight GPUs: two share one
+    assert f"the 8th and 9th longest runs on one GPU ({ranked[7] + ranked[8]:.1f} h)" in str(everything)
     with pytest.raises(ValueError, match="no measured rates for card 'A100'"):
         plan.gpu_plan(PAPER, gpus=8, card="A100")
