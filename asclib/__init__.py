@@ -18,7 +18,7 @@ Module map, in the order the notebooks use them:
 | architectures, models | the registry of the networks; their classes | 04-06 |
 | train | training runs and their checkpoints | 04-06, 09 |
 | evaluation | the runs' predictions of the evaluation split: computed, stored, read back | 04-11 |
-| runs, parallel, distributed | every run made ahead, side by side; torchrun | `reproduce`, `train` |
+| runs, parallel, launch, distributed | every run made ahead, side by side: forked processes, one per GPU or a Slurm job array (submitit); torchrun | `reproduce`, `train` |
 | metrics, tables, fusion | accuracies, intervals over seeds and clips, ensembles, the two-stage fusion | 04-09 |
 | ablation | Table 3, and its rows beyond the paper device by device | 09, 12 |
 | cam | class activation maps | 10 |
