@@ -220,7 +220,7 @@ def run(pending: list[RunTask], launcher: str, slots: int, gpus: bool, profile: 
             running = {job: (task, None, time.monotonic()) for job, task in zip(jobs, pending)}
             pending = []
         else:
-            executor = _local_executor(folder, gpus, time_limit_hours)
+            executor, cards = _local_executor(folder, gpus, time_limit_hours), _cards(slots if gpus else 0)
         while pending or running:
             for job in [job for job in running if job.done()]:
                 task, _, _ = running.pop(job)
@@ -235,7 +235,7 @@ def run(pending: list[RunTask], launcher: str, slots: int, gpus: bool, profile: 
             for slot in [s for s in range(slots) if s not in taken][:len(pending)]:
                 task = pending.pop(0)
                 if gpus:
-                    executor.update_parameters(visible_gpus=(slot,))
+                    executor.update_parameters(visible_gpus=(cards[slot],))
                 running[executor.submit(task)] = (task, slot, time.monotonic())
             bar.set_postfix_str(_progress(pending, running, slots, launcher), refresh=True)
             if pending or running:
@@ -263,6 +263,21 @@ def _progress(pending: list[RunTask], running: dict, slots: int, launcher: str) 
 
 def _hours(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min"
+
+
+def _cards(count: int) -> list[int]:
+    """The first `count` GPUs this process may use, as numbers for each job's CUDA_VISIBLE_DEVICES:
+    those this process's CUDA_VISIBLE_DEVICES lists, else 0, 1, ..."""
+    import os
+
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed is None:
+        return list(range(count))
+    cards = [entry.strip() for entry in listed.split(",") if entry.strip()]
+    if not all(card.isdigit() for card in cards) or len(cards) < count:
+        raise ValueError(f"CUDA_VISIBLE_DEVICES={listed!r}: the local launcher needs {count} GPU numbers there "
+                         "(or the variable unset)")
+    return [int(card) for card in cards[:count]]
 
 
 def _local_executor(folder: Path, gpus: bool, time_limit_hours: float | None) -> submitit.LocalExecutor:

@@ -100,6 +100,15 @@ def test_a_failed_run_is_reported_with_its_log_and_the_others_are_kept(tiny_corp
     assert f"python -m asclib train --profile {profile.name} --only '{bad.label}'" in printed
 
 
+def test_each_local_job_sees_one_of_the_cards_this_process_may_use(monkeypatch):
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    assert launch._cards(3) == [0, 1, 2]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "4,6,7")
+    assert launch._cards(2) == [4, 6]
+    with pytest.raises(ValueError, match="needs 4 GPU numbers"):
+        launch._cards(4)
+
+
 def test_torchrun_keeps_its_own_launch(tmp_path, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "2")
     assert launch.settings(None, PAPER, tmp_path) is None
