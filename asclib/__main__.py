@@ -106,7 +106,7 @@ def _launch(args: argparse.Namespace, profile, data_dir, only=()):
     from asclib import launch
 
     return launch.settings(args.launcher, profile, data_dir, args.seed, args.gpus, args.nodes, args.time_limit,
-                           _assignments(args.slurm), only, args.card)
+                           _assignments(args.slurm, "--slurm"), only, args.card)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -118,6 +118,11 @@ def _run(args: argparse.Namespace) -> int:
         raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")
     if args.command in ("reproduce", "train"):  # for this process and every notebook kernel and worker it starts
         reduce_training(args.epochs, args.steps_per_epoch, args.batch_size, args.seeds)
+    if args.command in ("reproduce", "train") and not getattr(args, "dry_run", False):
+        from asclib.launch import check
+
+        check(args.launcher, args.nodes, args.time_limit)  # before any long work
+        _assignments(args.slurm, "--slurm")
     # the profile, resolved once (after a smoke run's reductions) and passed down as a Profile
     profile = get_profile(args.profile) if getattr(args, "profile", None) else None
     if args.command == "reproduce" and args.dry_run:
@@ -164,15 +169,15 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _assignments(items: list[str]) -> dict:
-    """`NAME=VALUE` strings to a dict, each value read as YAML (numbers, true/false, null, text)."""
+def _assignments(items: list[str], option: str = "--set") -> dict:
+    """`NAME=VALUE` strings (of `option`) to a dict, each value read as YAML (numbers, true/false, null, text)."""
     import yaml
 
     values = {}
     for item in items:
         name, equals, value = item.partition("=")
         if not equals or not name.isidentifier():
-            raise ValueError(f"--set expects NAME=VALUE with NAME a Python identifier, got {item!r}")
+            raise ValueError(f"{option} expects NAME=VALUE with NAME a Python identifier, got {item!r}")
         values[name] = yaml.safe_load(value)
     return values
 

@@ -115,21 +115,12 @@ def settings(launcher: str | None, profile: Profile, data_dir: str | Path, data_
     with several; `gpus` (local: how many of the visible GPUs; Slurm: runs at a time per node,
     0 for CPU jobs) and `nodes` (Slurm). The runs' estimates come from this machine's timings
     (`plan.measure`) locally and from `card`'s measured rates on Slurm. None: the default pool."""
-    import os
-
     import torch
 
     from asclib import plan
 
     visible = torch.cuda.device_count()
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun the processes train each run together
-        if launcher not in (None, "pool"):
-            raise ValueError(f"--launcher {launcher} cannot run under torchrun: launch `python -m asclib train` "
-                             "without torchrun, or use torchrun without --launcher")
-        launcher = "pool"
-    launcher = launcher or ("local" if visible > 1 else "pool")
-    if launcher not in LAUNCHERS:
-        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    launcher = check(launcher, nodes, time_limit_hours, visible)
     if launcher == "pool":
         return Settings("pool", 0, False, str(data_dir), only=tuple(only)) if only else None
     if launcher == "local":
@@ -138,12 +129,36 @@ def settings(launcher: str | None, profile: Profile, data_dir: str | Path, data_
         slots, use_gpus = (gpus or visible, True) if visible else (gpus or _cores(), False)
         seconds = plan.run_seconds(profile, data_dir, data_seed)
     else:
-        if not time_limit_hours:
-            raise ValueError("--launcher slurm needs each job's time limit: --time-limit HOURS")
         slots, use_gpus = (1 if gpus is None else max(gpus, 1)) * nodes, gpus != 0
         seconds = plan.run_seconds(profile, data_dir, data_seed, card) if profile.name == "paper" else {}
     return Settings(launcher, slots, use_gpus, str(data_dir), time_limit_hours, dict(slurm or {}), tuple(only),
                     seconds)
+
+
+def check(launcher: str | None, nodes: int = 1, time_limit_hours: float | None = None,
+          visible: int | None = None) -> str:
+    """The launcher that `settings` will use (None: "local" with several GPUs `visible`, else
+    "pool"), once the options are checked: cheap, so that a command line refuses them before
+    any long work."""
+    import os
+
+    if visible is None:
+        import torch
+
+        visible = torch.cuda.device_count()
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # under torchrun the processes train each run together
+        if launcher not in (None, "pool"):
+            raise ValueError(f"--launcher {launcher} cannot run under torchrun: launch `python -m asclib train` "
+                             "without torchrun, or use torchrun without --launcher")
+        launcher = "pool"
+    launcher = launcher or ("local" if visible > 1 else "pool")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"--launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    if nodes != 1 and launcher != "slurm":
+        raise ValueError(f"--nodes {nodes} needs --launcher slurm (the {launcher} launcher uses this machine alone)")
+    if launcher == "slurm" and not time_limit_hours:
+        raise ValueError("--launcher slurm needs each job's time limit: --time-limit HOURS")
+    return launcher
 
 
 def _cores() -> int:

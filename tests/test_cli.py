@@ -32,6 +32,10 @@ def test_a_missing_dataset_is_an_error_with_exit_2(tmp_path, capsys):
     (["reproduce", "--set", "seed"], "--set expects NAME=VALUE"),
     (["reproduce", "--epochs", "5"], "epochs=5 (--epochs): a run must end at the bottom of a cosine cycle"),
     (["train", "--batch-size", "0"], "batch_size=0 (--batch-size): expected a positive whole number"),
+    (["train", "--launcher", "slurm"], "--launcher slurm needs each job's time limit: --time-limit HOURS"),
+    (["reproduce", "--launcher", "local", "--nodes", "2"], "--nodes 2 needs --launcher slurm"),
+    (["train", "--launcher", "slurm", "--time-limit", "4", "--slurm", "partition"],
+     "--slurm expects NAME=VALUE with NAME a Python identifier, got 'partition'"),
 ])
 def test_bad_reproduce_arguments_are_refused_before_anything_runs(arguments, message, capsys):
     assert main(arguments) == 2
