@@ -56,7 +56,8 @@ def fresh_predictions() -> dict[str, pd.DataFrame]:
 
 def committed_predictions() -> dict[str, pd.DataFrame]:
     folder = config.PROJECT_ROOT / "results" / "quick" / "predictions"
-    return {path.stem: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
+    # files are named "<notebook number>_<model>-<classes>c-seed<k>.csv"; the runs without the number
+    return {path.stem.split("_", 1)[1]: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
 
 
 def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame]) -> pd.DataFrame:
