@@ -389,12 +389,15 @@ def run_seconds(profile: Profile, data_dir=None, seed: int = 0, card: str | None
     """Every training run's estimated seconds, by label (`launch.label`): from the rates
     measured on `card` (`gpu_rates`, the paper profile's networks), or else from timings made
     now on this machine (`measure`)."""
-    runs = _labelled_runs(profile, data_dir, seed, with_ablation)
+    return _seconds(_labelled_runs(profile, data_dir, seed, with_ablation), profile, card)
+
+
+def _seconds(runs: pd.DataFrame, profile: Profile, card: str | None) -> dict[str, float]:
+    """`run_seconds` of the runs of `run_list`."""
     if card is not None:
         rates = gpu_rates(card)[0]
-        per_step = {(r.name, r.n_classes): profile.train.batch_size / rates[f"{r.name}-{r.n_classes}c"]
-                    for r in runs.itertuples()}
-        return {r.label: r.steps * per_step[(r.name, r.n_classes)] for r in runs.itertuples()}
+        return {r.label: r.steps * profile.train.batch_size / rates[f"{r.name}-{r.n_classes}c"]
+                for r in runs.itertuples()}
     timings = measure(profile)
     return {r.label: r.steps * timings.step[(r.name, r.n_classes, r.trained.models)] for r in runs.itertuples()}
 
@@ -422,8 +425,7 @@ def gpu_plan(profile: Profile, gpus: int, nodes: int = 1, card: str = "H200", da
                          f"a GPU schedule of the {profile.name} profile would not be a measurement")
     measured = gpu_rates(card)[1]
     runs = _labelled_runs(profile, data_dir, seed, with_ablation)
-    seconds = run_seconds(profile, data_dir, seed, card, with_ablation)
-    runs["hours"] = runs["label"].map(seconds) / 3600
+    runs["hours"] = runs["label"].map(_seconds(runs, profile, card)) / 3600
     runs = runs.sort_values("hours", ascending=False, kind="stable").reset_index(drop=True)
     where, starts, wall = schedule(list(runs["hours"]), gpus * nodes)
     beyond = runs["label"].map(lambda run: any(run.startswith(f"Table 3 {row} seed") for row in ablation.BEYOND_PAPER))
