@@ -74,7 +74,7 @@ def run_arguments(label: str, recipe: tuple, seed: int, profile: Profile) -> dic
 def jobs(index: pd.DataFrame, profile: Profile, with_notebook_04: bool = True,
          data_seed: int = 0) -> tuple[list[dict], dict]:
     """Every row under every seed of `profile.ablation` as `train.fit_many` jobs, with their
-    training sets (`data_seed`: the seed of the offline augmentations; `train.train_all` trains
+    training sets (`data_seed`: the seed of the offline augmentations; `runs.prepare` trains
     them with the notebooks' runs, in one pool)."""
     chosen = rows(with_notebook_04)
     offline = {label: augment.split(recipe)[1] for label, recipe in chosen.items()}

@@ -132,6 +132,16 @@ class ResNet(nn.Module):
 # FCNN and fsFCNN with channel attention (docs/spec.md section 4.2-4.4)
 
 
+class PortableLinear(nn.Linear):
+    """nn.Linear computed as a broadcast product and sum. On the CPU nn.Linear calls MKL, which
+    picks its code path by the processor's vendor and ignores `asclib.kernels`' AVX2 cap: the
+    same FCNN trained on an Intel and an AMD CPU drifted apart (issue 17). PyTorch's own
+    kernels follow the cap on both. The attention's products are 10 x 5: the cost is nil."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x.unsqueeze(-2) * self.weight).sum(dim=-1) + self.bias
+
+
 class ChannelAttention(nn.Module):
     """CBAM-style channel attention on the class maps: a shared two-layer MLP over the global
     average and the global maximum, summed, through a sigmoid, scales each map."""
@@ -139,7 +149,7 @@ class ChannelAttention(nn.Module):
     def __init__(self, channels: int, ratio: int = 2):
         super().__init__()
         hidden = channels // ratio
-        self.mlp = nn.Sequential(nn.Linear(channels, hidden), nn.ReLU(), nn.Linear(hidden, channels))
+        self.mlp = nn.Sequential(PortableLinear(channels, hidden), nn.ReLU(), PortableLinear(hidden, channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         weights = torch.sigmoid(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))

@@ -1,7 +1,7 @@
 """What `python -m asclib reproduce` will do, before it does it (`reproduce --dry-run`).
 
 `plan(profile, data_dir)` lists the steps of a reproduce run in the order they happen: the
-dataset check, the offline augmentations and the log-mel features (made by `train.train_all`
+dataset check, the offline augmentations and the log-mel features (made by `runs.prepare`
 before it trains), the five trainings of notebooks 04-06, the ablation of notebook 09, and the
 notebooks that predict, fuse and write the tables and figures. Each step comes with the folder
 it writes, the disk space it needs and the time it should take on this machine; the free space
@@ -289,7 +289,7 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
 
     workers = train.default_workers()
     seconds = (steps["seconds"].sum() - runs["seconds"].sum()
-               + schedule(list(runs["seconds"]), workers)[2])  # train.train_all: one pool for all
+               + schedule(list(runs["seconds"]), workers)[2])  # runs.prepare: one pool for all
     return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)
 
 

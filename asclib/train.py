@@ -45,8 +45,8 @@ from asclib.files import atomic_path, code_tree
 
 CHECKPOINT = "checkpoint.pt"
 # Training runs on one CPU thread, wherever it is started: the quick networks are too small to
-# gain much from a second thread, two runs side by side (`train_all`) use two cores better, and
-# one fixed thread count keeps every run bit-identical whether a notebook or `train_all` trains it.
+# gain much from a second thread, two runs side by side (`runs.prepare`) use two cores better, and
+# one fixed thread count keeps every run bit-identical whether a notebook or `runs.prepare` trains it.
 TRAIN_THREADS = 1
 # The modules whose code decides what a training run computes: their hash is part of every run's
 # key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
@@ -575,14 +575,6 @@ def unique_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
     return ordered, sets
 
 
-def train_all(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: int | None = None,
-              also: tuple[list[dict], dict] = ((), {})) -> None:
-    """Train the runs of `unique_jobs` ahead of the notebooks in one pool, so that every core
-    stays busy to the end. `python -m asclib reproduce` and `train` call it."""
-    ordered, sets = unique_jobs(index, profile, data_seed, also)
-    fit_many(ordered, sets, f"training {len(ordered)} runs", workers)
-
-
 def _folder_arguments(job: dict) -> dict:
     """The arguments of `run_folder` among a `fit` job's."""
     keys = ("name", "n_classes", "profile", "seed", "data", "augmentations", "group")
@@ -591,7 +583,7 @@ def _folder_arguments(job: dict) -> dict:
 
 def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> dict[int, dict[str, Run]]:
     """The runs of notebooks 04-06 by training seed, each keyed "resnet-10c" and so on (trained if
-    missing; loaded in a second when `train_all` trained them)."""
+    missing; loaded in a second when `runs.prepare` trained them)."""
     sets = _notebook_sets(index, profile, data_seed)
     return {seed: {f"{name}-{n}c": fit(name, n, sets[_set_key(name, n)], profile, seed, progress=False,
                                        group=seed_group(seed))

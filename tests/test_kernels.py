@@ -73,3 +73,29 @@ def test_the_caps_are_part_of_every_run_key(monkeypatch):
     capped = train.run_folder("fcnn", 10, profile, 0, data)
     monkeypatch.setenv("ATEN_CPU_CAPABILITY", "default")
     assert train.run_folder("fcnn", 10, profile, 0, data) != capped
+
+
+MKL_CALLS = """
+import torch
+from asclib import architectures, config
+profile = config.get_profile("quick")
+for name in architectures.REGISTRY:
+    for n_classes in architectures.CLASS_COUNTS:
+        model = architectures.build(name, n_classes, profile)
+        model(torch.randn(4, 3, profile.features.n_mels, 64)).logsumexp(1).mean().backward()
+        model.eval()
+        with torch.no_grad():
+            model(torch.randn(4, 3, profile.features.n_mels, 64))
+print("trained and evaluated every architecture")
+"""
+
+
+def test_no_network_calls_mkl():
+    """MKL picks its code path by the CPU's vendor, past the AVX2 cap: a network that reached it
+    (nn.Linear did, in the FCNNs' attention) trained differently on Intel and AMD processors.
+    MKL_VERBOSE makes MKL print a line for every call it serves."""
+    done = subprocess.run([sys.executable, "-c", MKL_CALLS], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                          env={**os.environ, "MKL_VERBOSE": "1"}, check=True)
+    assert "trained and evaluated every architecture" in done.stdout
+    calls = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("MKL_VERBOSE")]
+    assert calls == []

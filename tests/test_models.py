@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from asclib import architectures, models
 from asclib.config import get_profile
@@ -86,3 +87,15 @@ def test_bad_requests_are_refused_clearly():
         model(torch.zeros(2, 1, 40, 100))
     with pytest.raises(ValueError, match=r"got \(2, 3, 128, 100\)"):
         architectures.build("resnet", 10, QUICK)(torch.zeros(2, 3, 128, 100))
+
+
+def test_portable_linear_computes_what_nn_linear_does():
+    """The attention's linear layers avoid MKL (tests/test_kernels.py) without changing the maths."""
+    torch.manual_seed(0)
+    reference, portable = nn.Linear(10, 5), models.PortableLinear(10, 5)
+    portable.load_state_dict(reference.state_dict())
+    inputs = torch.randn(8, 10, requires_grad=True)
+    expected, = torch.autograd.grad(reference(inputs).square().sum(), inputs)
+    got, = torch.autograd.grad(portable(inputs).square().sum(), inputs)
+    assert torch.allclose(portable(inputs), reference(inputs), atol=1e-6)
+    assert torch.allclose(got, expected, atol=1e-5)

@@ -19,8 +19,8 @@ def test_predictions_of_every_run_are_stored_side_by_side(tiny_corpus, tmp_path,
     profile = dataclasses.replace(TINY, models=TINY_TRAINING.models, train=TINY_TRAINING.train,
                                   augment=dataclasses.replace(TINY.augment, crop_frames=32))
     index = data.load_index(tiny_corpus, profile)
-    train.train_all(index, profile, workers=2)
     jobs, sets = train.notebook_jobs(index, profile)
+    train.fit_many(jobs, sets, "training", workers=2)
     stored = lambda: sorted((tmp_path / "runs").glob(f"*/*/*/{evaluation.PREDICTIONS}"))  # noqa: E731
     assert stored() == []
     runs.predict_all(jobs + jobs[:2], sets, index, workers=2)  # two jobs listed twice

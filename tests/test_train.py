@@ -218,7 +218,7 @@ def test_plateau_table_compares_the_last_epoch_of_each_cosine_cycle():
     assert table["change from previous cycle %"].iloc[-1] == -25.0
 
 
-def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus, tmp_path, monkeypatch, runs):
+def test_the_notebook_runs_trained_side_by_side_are_bit_for_bit_those_trained_alone(tiny_corpus, tmp_path, monkeypatch, runs):
     from asclib import data as asc_data
     from conftest import TINY
 
@@ -228,7 +228,7 @@ def test_train_all_trains_the_notebook_runs_side_by_side_bit_for_bit(tiny_corpus
     monkeypatch.setenv("ASC_AUGMENTED_DIR", str(tmp_path / "augmented"))
     profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train, seeds=(5, 6)))
     index = asc_data.load_index(tiny_corpus, profile)
-    train.train_all(index, profile, data_seed=0, workers=2)
+    train.fit_many(*train.unique_jobs(index, profile, data_seed=0), "training", workers=2)
     checkpoints = {(seed, folder.name.rsplit("-", 1)[0]): torch.load(folder / train.CHECKPOINT, weights_only=False)
                    for seed in (5, 6) for folder in (runs / "quick" / train.seed_group(seed)).iterdir()}
     assert sorted(checkpoints) == sorted((seed, f"{name}-{n}c") for name, n in architectures.notebook_runs() for seed in (5, 6))
