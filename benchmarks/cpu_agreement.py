@@ -54,8 +54,11 @@ def fresh_predictions() -> dict[str, pd.DataFrame]:
             for name, table in by_model.items()}
 
 
-def committed_predictions() -> dict[str, pd.DataFrame]:
-    folder = config.PROJECT_ROOT / "results" / "quick" / "predictions"
+COMMITTED = config.PROJECT_ROOT / "results" / "quick"
+
+
+def committed_predictions(results: Path = COMMITTED) -> dict[str, pd.DataFrame]:
+    folder = results / "predictions"
     # files are named "<notebook number>_<model>-<classes>c-seed<k>.csv"; the runs without the number
     return {path.stem.split("_", 1)[1]: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
 
@@ -75,8 +78,8 @@ def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.Dat
     return pd.DataFrame(rows).set_index("run")
 
 
-def committed_tables() -> dict[str, pd.DataFrame]:
-    folder = config.PROJECT_ROOT / "results" / "quick" / "tables"
+def committed_tables(results: Path = COMMITTED) -> dict[str, pd.DataFrame]:
+    folder = results / "tables"
     return {name: pd.read_csv(folder / f"{name}.csv", index_col=0)
             for name in ("07_table1", "07_table2_one_stage", "08_table2", "09_table3")}
 
@@ -109,19 +112,22 @@ def main() -> None:
     parser.add_argument("--against", choices=("default", "committed"), default="default",
                         help="with --env: compare with this machine's default runs or with the committed results")
     parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
+    parser.add_argument("--results", type=Path, default=COMMITTED,
+                        help="the committed results to compare with (default results/quick; an earlier commit's: "
+                             "git archive COMMIT results/quick | tar -x -C FOLDER, then FOLDER/results/quick)")
     args = parser.parse_args()
     machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
                f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
     if args.committed:
         names, label = ("committed", "here"), args.label or "committed"
-        first, second = committed_tables(), fresh_tables()
-        runs = compare_predictions(committed_predictions(), fresh_predictions())
+        first, second = committed_tables(args.results), fresh_tables()
+        runs = compare_predictions(committed_predictions(args.results), fresh_predictions())
     else:
         settings = dict(item.split("=", 1) for item in args.env)
         names = (args.against, "variables")
         label = args.label or "_".join(f"{k}-{v}" for k, v in settings.items()) + (
             "_vs_committed" if args.against == "committed" else "")
-        first, first_runs = ((committed_tables(), committed_predictions()) if args.against == "committed"
+        first, first_runs = ((committed_tables(args.results), committed_predictions(args.results)) if args.against == "committed"
                              else (fresh_tables(), fresh_predictions()))
         with tempfile.TemporaryDirectory() as scratch:
             environment = {**os.environ, **settings, "ASC_RUNS_DIR": str(Path(scratch) / "runs")}
