@@ -40,6 +40,8 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from asclib.models import PortableDropout
+
 # How long a process waits for the others at a collective: the others may be making a paper
 # corpus's features first (`rank_zero_first`), which takes far longer than torch's default
 # (10 minutes for NCCL). A process that fails makes torchrun stop them all anyway.
@@ -181,12 +183,10 @@ class _SumOverProcesses(torch.autograd.Function):
         return total
 
 
-class GlobalBatchDropout(nn.Dropout):
-    """Dropout that draws the mask of the whole global batch, as `torch.nn.functional.dropout`
-    draws it on a CPU (`empty_like(x).bernoulli_(1 - p) / (1 - p)`), and applies this process's
-    rows: on CPUs the masks are bit for bit those of one process training the global batch, and
-    every process's torch generator advances alike (on GPUs the masks are drawn the same way, so
-    they differ from the fused kernel's of a one-GPU run, but not in distribution)."""
+class GlobalBatchDropout(PortableDropout):
+    """Dropout that draws the mask of the whole global batch, as `models.PortableDropout` draws
+    it in one process, and applies this process's rows: the masks are bit for bit those of one
+    process training the global batch, and every process's torch generator advances alike."""
 
     def __init__(self, p: float, rank: int, world_size: int):
         super().__init__(p)
@@ -196,9 +196,8 @@ class GlobalBatchDropout(nn.Dropout):
         if not self.training or self.p == 0:
             return x
         share = x.shape[0]
-        noise = torch.empty((share * self.world_size, *x.shape[1:]), dtype=x.dtype, device=x.device)
-        noise.bernoulli_(1 - self.p).div_(1 - self.p)
-        return x * noise[self.rank * share:(self.rank + 1) * share]
+        mask = self.scaled_mask((share * self.world_size, *x.shape[1:]), x)
+        return x * mask[self.rank * share:(self.rank + 1) * share]
 
 
 def _global(module: nn.Module, ctx: Context) -> nn.Module:
@@ -210,7 +209,7 @@ def _global(module: nn.Module, ctx: Context) -> nn.Module:
         new.running_mean, new.running_var = module.running_mean, module.running_var
         new.num_batches_tracked = module.num_batches_tracked
         return new.train(module.training)
-    if type(module) is nn.Dropout:
+    if type(module) is PortableDropout:
         return GlobalBatchDropout(module.p, ctx.rank, ctx.world_size).train(module.training)
     return module
 

@@ -7,8 +7,9 @@ accuracy (an AMD EPYC with AVX-512 moved quick cells by up to 2.1 points and fli
 verdicts against the committed tables, made on one without it). Capping every library at AVX2
 made the same AVX-512 machine reproduce the committed predictions to the last stored digit
 (docs/performance.md, "How far results move between machines"; `benchmarks/cpu_agreement.py`).
-MKL also picks its path by the processor's vendor, past its cap, so no network calls it
-(`models.PortableLinear`; tests/test_kernels.py fails on any MKL call in training).
+MKL also picks its path by the processor's vendor, past its cap, and torch's CPU dropout uses
+MKL's generator on Intel processors only, so no network calls MKL or torch's dropout
+(`models.PortableLinear`, `models.PortableDropout`; tests/test_kernels.py).
 
 Each library reads its variable when it loads, so `asclib/__init__.py` calls `pin()` before
 anything imports numpy or torch; processes started later (training workers, notebook kernels)

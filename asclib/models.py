@@ -156,11 +156,28 @@ class ChannelAttention(nn.Module):
         return x * weights[:, :, None, None]
 
 
+class PortableDropout(nn.Dropout):
+    """Dropout whose masks every x86 CPU draws alike. torch's CPU dropout draws them with MKL's
+    generator on Intel processors and with its own elsewhere (`bernoulli_` with a scalar
+    probability checks the vendor), so the FCNNs, the networks with dropout, trained differently
+    on Intel and AMD CPUs (issue 17). Here a clip's cell is kept where a uniform number of torch's
+    own generator is at least p, the same numbers on every CPU."""
+
+    def scaled_mask(self, shape: tuple, like: torch.Tensor) -> torch.Tensor:
+        """1 / (1 - p) where kept, 0 where dropped, drawn for `shape`."""
+        return torch.rand(shape, dtype=like.dtype, device=like.device).ge_(self.p).div_(1 - self.p)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0:
+            return x
+        return x * self.scaled_mask(x.shape, x)
+
+
 def _cbr(inputs: int, outputs: int, kernel: int, stride=(1, 1), same: bool = False, dropout: float = 0.0) -> list:
     """Conv -> BN (affine) -> ReLU (-> dropout): the FCNN building block."""
     conv = (SameConv(inputs, outputs, kernel, stride) if same
             else nn.Conv2d(inputs, outputs, kernel, stride, padding=kernel // 2, bias=False))
-    return [conv, _bn(outputs), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+    return [conv, _bn(outputs), nn.ReLU()] + ([PortableDropout(dropout)] if dropout else [])
 
 
 class _SamePool(nn.Module):

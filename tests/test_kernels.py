@@ -10,8 +10,9 @@ import sys
 
 import numpy as np
 import pytest
+from torch import nn
 
-from asclib import kernels, train
+from asclib import architectures, kernels, models, train
 from asclib.config import PROJECT_ROOT, get_profile
 
 HASWELL = {"avx2", "fma", "bmi2", "f16c", "avx512f"}
@@ -99,3 +100,16 @@ def test_no_network_calls_mkl():
     assert "trained and evaluated every architecture" in done.stdout
     calls = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("MKL_VERBOSE")]
     assert calls == []
+
+
+def test_no_network_uses_torch_dropout():
+    """torch's CPU dropout draws its masks with MKL's generator on Intel processors only (a
+    vendor check in `bernoulli_`), past every cap: every dropout is `models.PortableDropout`."""
+    profile = get_profile("quick")
+    for name in architectures.REGISTRY:
+        for n_classes in architectures.CLASS_COUNTS:
+            model = architectures.build(name, n_classes, profile)
+            dropouts = [type(module) for module in model.modules() if isinstance(module, nn.Dropout)]
+            assert all(kind is models.PortableDropout for kind in dropouts), (name, n_classes, dropouts)
+    assert any(isinstance(module, models.PortableDropout)
+               for module in architectures.build("fcnn", 10, profile).modules())

@@ -99,3 +99,15 @@ def test_portable_linear_computes_what_nn_linear_does():
     got, = torch.autograd.grad(portable(inputs).square().sum(), inputs)
     assert torch.allclose(portable(inputs), reference(inputs), atol=1e-6)
     assert torch.allclose(got, expected, atol=1e-5)
+
+
+def test_portable_dropout_keeps_cells_where_torch_uniform_numbers_reach_p():
+    dropout = models.PortableDropout(0.3)
+    x = torch.ones(4000)
+    torch.manual_seed(1)
+    kept = dropout(x)
+    torch.manual_seed(1)
+    expected = (torch.rand(4000) >= 0.3).float() / 0.7
+    assert torch.equal(kept, expected)
+    assert abs((kept > 0).float().mean().item() - 0.7) < 0.03
+    assert torch.equal(dropout.eval()(x), x)
