@@ -7,7 +7,10 @@ Every overall and every s7-s11 accuracy (the unseen devices) must lie within `to
 committed value: 1.5 points, or, for a row whose seeds spread widely, the bound that the
 difference between two independent means of that many seeds exceeds with probability 0.0002
 (3.7 x sqrt(2 / seeds) x the committed seed standard deviation of that column; 0.0002 x the
-50-odd cells held leaves about a 1 % chance that any of them fails by chance), whichever is larger. Another CPU's arithmetic acts on a short training like
+50-odd cells held leaves about a 1 % chance that any of them fails by chance), whichever is larger.
+A row's standard deviation counts at most as much as the column's, pooled over the table's rows:
+three seeds give a row's own a wide error (one odd seed made the fsFCNN's 11 points, where the
+table's pooled one is under 5), and a tolerance that wide would let a broken model pass. Another CPU's arithmetic acts on a short training like
 another draw of seeds (docs/performance.md, "How far results move between machines"), so that is the spread
 the same recipe can show; a broken pipeline (a 10-class accuracy of 25 %) is far outside it. The headline
 conclusions must not be contradicted: where the committed table calls a two-stage system's gain
@@ -31,10 +34,16 @@ Z = 3.7  # two-sided normal quantile of 0.0002 (module docstring)
 HELD = ("overall", "s7-s11")  # the cells held: all development devices, and the unseen s7-s11
 
 
-def tolerance(seed_std: float, seeds: int) -> float:
+def tolerance(seed_std: float, seeds: int, pooled_std: float) -> float:
     """How far a seed-mean may move between machines (module docstring)."""
-    spread = Z * np.sqrt(2 / seeds) * seed_std if seeds > 1 and np.isfinite(seed_std) else 0.0
+    std = min(seed_std, pooled_std)
+    spread = Z * np.sqrt(2 / seeds) * std if seeds > 1 and np.isfinite(std) else 0.0
     return max(FLOOR, spread)
+
+
+def pooled_std(table: pd.DataFrame, column: str) -> float:
+    """The seeds' standard deviation of `column`, pooled over the table's rows."""
+    return float(np.sqrt((table[f"{column} std"].astype(float) ** 2).mean()))
 
 
 def committed(name: str) -> pd.DataFrame:
@@ -58,8 +67,9 @@ def test_every_overall_and_unseen_device_accuracy_holds(fresh, name):
     assert list(new.index) == list(old.index), f"{name}: rows {list(new.index)}, committed {list(old.index)}"
     seeds = old["seeds"] if "seeds" in old else pd.Series(len(config.get_profile("quick").ablation.seeds), old.index)
     for column in HELD:
+        pooled = pooled_std(old, column)
         for system in old.index:
-            allowed = tolerance(old.loc[system, f"{column} std"], int(seeds[system]))
+            allowed = tolerance(old.loc[system, f"{column} std"], int(seeds[system]), pooled)
             moved = new.loc[system, column] - old.loc[system, column]
             assert abs(moved) <= allowed, (f"{name}, {system}: {column} {new.loc[system, column]:.1f} % here, "
                                            f"{old.loc[system, column]:.1f} % committed ({moved:+.1f} points; "
@@ -95,7 +105,8 @@ def test_headline_conclusions_hold(fresh, name):
 def test_a_broken_pipeline_fails_the_pins():
     """A 10-class accuracy of 25 % is far outside any tolerance the committed tables allow."""
     table2 = _ours(committed("08_table2"))
-    allowed = [tolerance(row["overall std"], int(row["seeds"])) for _, row in table2.iterrows()]
+    pooled = pooled_std(table2, "overall")
+    allowed = [tolerance(row["overall std"], int(row["seeds"]), pooled) for _, row in table2.iterrows()]
     assert all(abs(25.0 - value) > limit for value, limit in zip(table2["overall"], allowed))
 
 
