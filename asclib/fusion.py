@@ -11,6 +11,8 @@ are sorted by filename, so the row order of the inputs never matters.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -159,11 +161,22 @@ def explain(p10: pd.DataFrame, p3: pd.DataFrame, filename: str) -> pd.DataFrame:
 
 def oracle(p10: pd.DataFrame, true_coarse: pd.Series) -> pd.DataFrame:
     """10-class probabilities masked to each clip's true coarse class and renormalised: what a
-    perfect first stage would give, the upper bound of any two-stage fusion (notebooks 08, 11)."""
+    perfect first stage would give, the upper bound of any two-stage fusion (notebooks 08, 11).
+    A clip that scores zero on every scene of its true coarse class (a model sure of another
+    one: its small probabilities round to zero in the stored decimals) is out of reach of any
+    fusion, whose product is then zero on every right answer: it keeps its 10-class scores,
+    and so its wrong decision, and a warning names it."""
     p10 = check_probabilities(p10, "p10")
     true_coarse = _coarse_labels(true_coarse, p10.index)
     mask = np.array([COARSE_OF[scene] for scene in p10.columns]) == true_coarse.to_numpy()[:, None]
-    return _renormalised(p10 * mask, "oracle")
+    masked = p10 * mask
+    unreachable = (masked.sum(axis=1) <= 0).to_numpy()
+    if unreachable.any():
+        warnings.warn(f"oracle: {unreachable.sum()} clip(s) score zero on every scene of their true coarse class, "
+                      f"out of reach of any two-stage fusion; they keep their 10-class scores: "
+                      f"{_listing(p10.index[unreachable])}", stacklevel=2)
+        masked[unreachable] = p10[unreachable]
+    return _renormalised(masked, "oracle")
 
 
 def _coarse_labels(true_coarse: pd.Series, index: pd.Index) -> pd.Series:

@@ -66,6 +66,16 @@ def test_oracle_by_hand():
         fusion.oracle(P10, truth.replace("outdoor", "park"))
 
 
+def test_oracle_keeps_the_scores_of_a_clip_no_fusion_can_reach():
+    """Every transportation scene of x scores zero: no product with a first stage can pick one,
+    so x keeps its 10-class scores (and its wrong decision), with a warning that names it."""
+    unreachable = _table({"x.wav": {"airport": 0.6, "park": 0.4}, "y.wav": {"bus": 1.0}})
+    truth = pd.Series({"x.wav": "transportation", "y.wav": "transportation"})
+    with pytest.warns(UserWarning, match="1 clip.*out of reach.*x.wav"):
+        got = fusion.oracle(unreachable, truth)
+    pd.testing.assert_frame_equal(got, unreachable.sort_index())
+
+
 def test_coarse_sums_the_scenes_of_each_coarse_class():
     expected = _table({"y.wav": {"indoor": 0.3, "outdoor": 0.4, "transportation": 0.3},
                        "x.wav": {"indoor": 0.5, "outdoor": 0.2, "transportation": 0.3}}, COARSE_CLASSES)
