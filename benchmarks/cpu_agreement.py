@@ -6,8 +6,8 @@ Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test
         compares the tables computed from this machine's runs (trained first if missing: the whole
         quick training) with the committed `results/quick/tables`, made on another machine;
     .venv/bin/python benchmarks/cpu_agreement.py --env ATEN_CPU_CAPABILITY=default [--env ...] [--against committed]
-        trains every quick run again in a child process with those variables (other kernels, as
-        another processor would run them), in separate run folders, and compares its tables with
+        trains every quick run again in child processes with those variables (other kernels, as
+        another processor would run them), in separate run folders, and compares their tables with
         those of this machine's default runs (or, `--against committed`, with the committed ones:
         do capped kernels on this processor give what another processor gave?).
 
@@ -63,6 +63,18 @@ def committed_predictions(results: Path = COMMITTED) -> dict[str, pd.DataFrame]:
     return {path.stem.split("_", 1)[1]: pd.read_csv(path) for path in sorted(folder.glob("*.csv"))}
 
 
+def write_fresh(folder: Path) -> None:
+    """Write this process's `fresh_tables` and `fresh_predictions` under `folder` in the layout
+    of the committed results, so that another process reads them (`--env`: the caps are part of
+    every run key, so only a process started with the other variables finds their runs)."""
+    (folder / "tables").mkdir(parents=True, exist_ok=True)
+    (folder / "predictions").mkdir(parents=True, exist_ok=True)
+    for name, table in fresh_tables().items():
+        table.to_csv(folder / "tables" / f"{name}.csv")
+    for run, table in fresh_predictions().items():
+        table.to_csv(folder / "predictions" / f"00_{run}.csv", index=False)
+
+
 def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per run: are its scores equal to the stored digit, their largest absolute
     difference, and the share (%) of clips whose predicted class differs."""
@@ -109,6 +121,8 @@ def main() -> None:
     way = parser.add_mutually_exclusive_group(required=True)
     way.add_argument("--committed", action="store_true", help="this machine's runs against the committed tables")
     way.add_argument("--env", action="append", metavar="NAME=VALUE", help="train again with this variable set")
+    way.add_argument("--write-to", type=Path, metavar="FOLDER",
+                     help="write this process's tables and predictions to FOLDER (what --env runs in its child)")
     parser.add_argument("--against", choices=("default", "committed"), default="default",
                         help="with --env: compare with this machine's default runs or with the committed results")
     parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
@@ -118,6 +132,9 @@ def main() -> None:
     args = parser.parse_args()
     machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
                f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
+    if args.write_to:
+        write_fresh(args.write_to)
+        return
     if args.committed:
         names, label = ("committed", "here"), args.label or "committed"
         first, second = committed_tables(args.results), fresh_tables()
@@ -130,11 +147,15 @@ def main() -> None:
         first, first_runs = ((committed_tables(args.results), committed_predictions(args.results)) if args.against == "committed"
                              else (fresh_tables(), fresh_predictions()))
         with tempfile.TemporaryDirectory() as scratch:
-            environment = {**os.environ, **settings, "ASC_RUNS_DIR": str(Path(scratch) / "runs")}
+            # its own runs, augmented clips and features: they are keyed by the caps, and a folder
+            # made under other caps is made again in place, so sharing them would undo this machine's
+            environment = {**os.environ, **settings, **{variable: str(Path(scratch) / folder) for variable, folder in (
+                ("ASC_RUNS_DIR", "runs"), ("ASC_AUGMENTED_DIR", "augmented"), ("ASC_CACHE_DIR", "cache"))}}
             subprocess.run(TRAIN_EVERYTHING, env=environment, check=True)
-            os.environ["ASC_RUNS_DIR"] = environment["ASC_RUNS_DIR"]
-            second = fresh_tables()
-            runs = compare_predictions(first_runs, fresh_predictions())
+            written = Path(scratch) / "results"
+            subprocess.run([sys.executable, __file__, "--write-to", str(written)], env=environment, check=True)
+            second = committed_tables(written)
+            runs = compare_predictions(first_runs, committed_predictions(written))
         print(f"variables of the second training: {settings}")
     print(runs.to_string(), "\n")
     print(f"{int(runs['identical'].sum())} of {len(runs)} runs give the same evaluation scores\n")
