@@ -10,6 +10,11 @@ Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test
         another processor would run them), in separate run folders, and compares their tables with
         those of this machine's default runs (or, `--against committed`, with the committed ones:
         do capped kernels on this processor give what another processor gave?).
+    .venv/bin/python benchmarks/cpu_agreement.py --nudge [--against committed]
+        trains every quick run again with one initial weight moved by one unit in the last place
+        (ulp), in separate run folders: what a processor that rounds a single operation otherwise
+        does to a run, with the same code paths everywhere else. Which cells and verdicts survive
+        it is what a CPU that the caps do not make agree can expect.
 
 For every system of Tables 1, 2 (and the one-stage rows of notebook 07) and 3: the overall
 accuracy both ways and its difference; for every stated gain, the verdict both ways (a gain,
@@ -33,7 +38,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import config, data, evaluation, kernels, report, synth, tables
+from asclib import architectures, config, data, evaluation, kernels, report, runs, synth, tables
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
@@ -75,6 +80,28 @@ def write_fresh(folder: Path) -> None:
         table.to_csv(folder / "predictions" / f"00_{run}.csv", index=False)
 
 
+def nudge_initial_weights() -> None:
+    """Make every model built from now on (in this process and in the workers it forks) start
+    with the first element of its first parameter moved up by one ulp."""
+    build = architectures.build
+
+    def nudged(*args, **kwargs):
+        model = build(*args, **kwargs)
+        with torch.no_grad():
+            first = next(model.parameters()).view(-1)
+            first[0] = torch.nextafter(first[0], torch.tensor(float("inf")))
+        return model
+
+    architectures.build = nudged
+
+
+def train_nudged() -> None:
+    """Train every quick run (notebooks 04-06 and 09) with `nudge_initial_weights` in force."""
+    nudge_initial_weights()
+    prof = config.get_profile("quick")
+    runs.prepare(data.load_index(synth.dataset(prof), prof), prof)
+
+
 def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame]) -> pd.DataFrame:
     """One row per run: are its scores equal to the stored digit, their largest absolute
     difference, and the share (%) of clips whose predicted class differs."""
@@ -88,6 +115,19 @@ def compare_predictions(first: dict[str, pd.DataFrame], second: dict[str, pd.Dat
         rows.append({"run": run, "identical": bool((difference == 0).all()),
                      "largest score difference": abs(difference).max(), "predicted class changed %": round(100 * changed, 2)})
     return pd.DataFrame(rows).set_index("run")
+
+
+def between_seeds(predictions: dict[str, pd.DataFrame]) -> pd.Series:
+    """The yardstick for `compare_predictions`' last column: per model, the share (%) of clips
+    whose predicted class differs between two of its training seeds, smallest to largest pair."""
+    models = sorted({run.rsplit("-seed", 1)[0] for run in predictions})
+    spans = {}
+    for model in models:
+        seeds = [table for run, table in predictions.items() if run.rsplit("-seed", 1)[0] == model]
+        shares = [compare_predictions({"pair": first}, {"pair": second}).loc["pair", "predicted class changed %"]
+                  for k, first in enumerate(seeds) for second in seeds[k + 1:]]
+        spans[model] = f"{min(shares):.1f}-{max(shares):.1f}"
+    return pd.Series(spans, name="predicted class differs between two seeds %").rename_axis("model")
 
 
 def committed_tables(results: Path = COMMITTED) -> dict[str, pd.DataFrame]:
@@ -121,10 +161,15 @@ def main() -> None:
     way = parser.add_mutually_exclusive_group(required=True)
     way.add_argument("--committed", action="store_true", help="this machine's runs against the committed tables")
     way.add_argument("--env", action="append", metavar="NAME=VALUE", help="train again with this variable set")
+    way.add_argument("--nudge", action="store_true",
+                     help="train again with one initial weight of every run moved by one ulp")
     way.add_argument("--write-to", type=Path, metavar="FOLDER",
                      help="write this process's tables and predictions to FOLDER (what --env runs in its child)")
+    parser.add_argument("--nudged", action="store_true", help=argparse.SUPPRESS)  # with --write-to: train nudged first
     parser.add_argument("--against", choices=("default", "committed"), default="default",
-                        help="with --env: compare with this machine's default runs or with the committed results")
+                        help="with --env or --nudge: compare with this machine's default runs or with the committed results")
+    parser.add_argument("--keep-runs", type=Path, metavar="FOLDER",
+                        help="with --env or --nudge: train the second runs in FOLDER and keep them (default: a temporary folder)")
     parser.add_argument("--label", default=None, help="name of the CSV (default: from the comparison)")
     parser.add_argument("--results", type=Path, default=COMMITTED,
                         help="the committed results to compare with (default results/quick; an earlier commit's: "
@@ -133,32 +178,43 @@ def main() -> None:
     machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
                f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
     if args.write_to:
+        if args.nudged:
+            train_nudged()
         write_fresh(args.write_to)
         return
     if args.committed:
         names, label = ("committed", "here"), args.label or "committed"
         first, second = committed_tables(args.results), fresh_tables()
-        runs = compare_predictions(committed_predictions(args.results), fresh_predictions())
+        first_runs = committed_predictions(args.results)
+        runs = compare_predictions(first_runs, fresh_predictions())
     else:
-        settings = dict(item.split("=", 1) for item in args.env)
-        names = (args.against, "variables")
-        label = args.label or "_".join(f"{k}-{v}" for k, v in settings.items()) + (
+        settings = dict(item.split("=", 1) for item in args.env or ())
+        names = (args.against, "nudged" if args.nudge else "variables")
+        label = args.label or ("one_ulp_nudge" if args.nudge else "_".join(f"{k}-{v}" for k, v in settings.items())) + (
             "_vs_committed" if args.against == "committed" else "")
         first, first_runs = ((committed_tables(args.results), committed_predictions(args.results)) if args.against == "committed"
                              else (fresh_tables(), fresh_predictions()))
         with tempfile.TemporaryDirectory() as scratch:
-            # its own runs, augmented clips and features: they are keyed by the caps, and a folder
-            # made under other caps is made again in place, so sharing them would undo this machine's
-            environment = {**os.environ, **settings, **{variable: str(Path(scratch) / folder) for variable, folder in (
-                ("ASC_RUNS_DIR", "runs"), ("ASC_AUGMENTED_DIR", "augmented"), ("ASC_CACHE_DIR", "cache"))}}
-            subprocess.run(TRAIN_EVERYTHING, env=environment, check=True)
+            # its own runs (kept in --keep-runs), and with --env its own augmented clips and features:
+            # they are keyed by the caps, and a folder made under other caps is made again in place,
+            # so sharing them would undo this machine's (a nudge changes only the runs)
+            own = {"ASC_RUNS_DIR": str(args.keep_runs or Path(scratch) / "runs")}
+            if not args.nudge:
+                own.update({variable: str(Path(scratch) / folder) for variable, folder in (
+                    ("ASC_AUGMENTED_DIR", "augmented"), ("ASC_CACHE_DIR", "cache"))})
+            environment = {**os.environ, **settings, **own}
             written = Path(scratch) / "results"
-            subprocess.run([sys.executable, __file__, "--write-to", str(written)], env=environment, check=True)
+            if not args.nudge:
+                subprocess.run(TRAIN_EVERYTHING, env=environment, check=True)
+            subprocess.run([sys.executable, __file__, "--write-to", str(written), *(["--nudged"] if args.nudge else [])],
+                           env=environment, check=True)
             second = committed_tables(written)
             runs = compare_predictions(first_runs, committed_predictions(written))
-        print(f"variables of the second training: {settings}")
+        print("second training: every run's first initial weight moved by one ulp" if args.nudge
+              else f"variables of the second training: {settings}")
     print(runs.to_string(), "\n")
     print(f"{int(runs['identical'].sum())} of {len(runs)} runs give the same evaluation scores\n")
+    print(f"the yardstick, between two seeds of the {names[0]} runs:\n{between_seeds(first_runs).to_string()}\n")
     table = compare(first, second, names)
     out = Path(__file__).parent / "results" / f"cpu_agreement_{label}.csv"
     table.to_csv(out)
