@@ -175,7 +175,7 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     given = Path(data_dir) if data_dir is not None else synth.dataset(prof, None, seed)  # before any join
     exclude_files(check_dataset(given, prof, skip_bad), results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
-    commit = _git_commit()  # before the run: executing the notebooks changes their outputs
+    commit = git_commit()  # before the run: executing the notebooks changes their outputs
     trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | set(ABLATION_NOTEBOOKS)
     if any(notebook.stem in trainers for notebook in selected):
         ablation_too = trains_ablation(only)
@@ -271,8 +271,9 @@ def _drop_run_metadata(notebook) -> None:
                             if "application/vnd.jupyter.widget-view+json" not in output.get("data", {})]
 
 
-def _git_commit() -> str:
-    """HEAD, marked "-dirty" when the library or the notebooks differ from it."""
+def git_commit() -> str:
+    """HEAD, marked "-dirty" when the library or the notebooks differ from it (the manifest;
+    benchmarks/cpu_agreement.py's report)."""
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
                                 text=True, check=True).stdout.strip()

@@ -19,7 +19,8 @@ Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test
 For every system of Tables 1, 2 (and the one-stage rows of notebook 07) and 3: the overall
 accuracy both ways and its difference; for every stated gain, the verdict both ways (a gain,
 a loss, or not distinguishable: where its 95 % interval over seeds and clips lies). Written to
-`benchmarks/results/cpu_agreement_<label>.csv` (`--label`). Before the tables, run by run (the
+`benchmarks/results/cpu_agreement_<label>.csv` (`--label`), and the whole printed report, headed by
+the command, the machine, the commit, the date and the time taken, to `..._<label>.txt`. Before the tables, run by run (the
 15 of notebooks 04-06): are the evaluation scores the same to the last stored digit, and if not,
 their largest difference and the share of clips whose predicted class changed.
 """
@@ -32,6 +33,7 @@ import platform
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (asclib.kernels)
@@ -137,8 +139,8 @@ def committed_tables(results: Path = COMMITTED) -> dict[str, pd.DataFrame]:
 
 
 def compare(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame], names: tuple[str, str]) -> pd.DataFrame:
-    """One row per (table, system): overall accuracy both ways, their difference, and the
-    verdict of its stated gain both ways (empty where the row states none)."""
+    """One row per (table, system): overall accuracy both ways, their difference, and its stated
+    gain with its interval and verdict both ways (empty where the row states none)."""
     rows = []
     for table, old in first.items():
         new = second[table]
@@ -147,8 +149,10 @@ def compare(first: dict[str, pd.DataFrame], second: dict[str, pd.DataFrame], nam
                    names[1]: new.loc[system, "overall"]}
             row["difference"] = round(row[names[1]] - row[names[0]], 2)
             if "gain low" in old and pd.notna(old.loc[system, "gain low"]):
-                row[f"verdict {names[0]}"] = tables.verdict(old.loc[system, "gain low"], old.loc[system, "gain high"])
-                row[f"verdict {names[1]}"] = tables.verdict(new.loc[system, "gain low"], new.loc[system, "gain high"])
+                for name, source in zip(names, (old, new)):
+                    gain, low, high = source.loc[system, ["gain", "gain low", "gain high"]]
+                    row[f"gain {name}"] = f"{gain:+.1f} [{low:.1f}, {high:.1f}]"
+                    row[f"verdict {name}"] = tables.verdict(low, high)
             rows.append(row)
     out = pd.DataFrame(rows).set_index(["table", "system"])
     stated = out[f"verdict {names[0]}"].notna()
@@ -175,6 +179,7 @@ def main() -> None:
                         help="the committed results to compare with (default results/quick; an earlier commit's: "
                              "git archive COMMIT results/quick | tar -x -C FOLDER, then FOLDER/results/quick)")
     args = parser.parse_args()
+    started = time.time()
     machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
                f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
     if args.write_to:
@@ -210,20 +215,27 @@ def main() -> None:
                            env=environment, check=True)
             second = committed_tables(written)
             runs = compare_predictions(first_runs, committed_predictions(written))
-        print("second training: every run's first initial weight moved by one ulp" if args.nudge
-              else f"variables of the second training: {settings}")
-    print(runs.to_string(), "\n")
-    print(f"{int(runs['identical'].sum())} of {len(runs)} runs give the same evaluation scores\n")
-    print(f"the yardstick, between two seeds of the {names[0]} runs:\n{between_seeds(first_runs).to_string()}\n")
     table = compare(first, second, names)
-    out = Path(__file__).parent / "results" / f"cpu_agreement_{label}.csv"
-    table.to_csv(out)
-    print(f"machine: {machine}\n")
-    print(table.to_string())
     stated = table["same verdict"].dropna()
-    print(f"\nlargest overall difference {table['difference'].abs().max():.2f} points "
-          f"(median {table['difference'].abs().median():.2f}); {int(stated.sum())} of {len(stated)} verdicts the same")
-    print(f"written to {out}")
+    out = Path(__file__).parent / "results" / f"cpu_agreement_{label}"
+    table.to_csv(out.with_suffix(".csv"))
+    lines = [
+        f"# benchmarks/cpu_agreement.py {' '.join(sys.argv[1:])} on {machine}, {os.cpu_count()} cores, "
+        f"commit {report.git_commit() or 'unknown'}, "
+        f"{time.strftime('%Y-%m-%d')}, {(time.time() - started) / 60:.1f} min",
+        f"# first: the {names[0]} results; second: {names[1]}"
+        + (" (every run's first initial weight moved by one ulp)" if args.nudge else
+           f" (variables {settings})" if not args.committed else " (this machine's runs)"),
+        runs.to_string(), "",
+        f"{int(runs['identical'].sum())} of {len(runs)} runs give the same evaluation scores", "",
+        f"the yardstick, between two seeds of the {names[0]} runs:", between_seeds(first_runs).to_string(), "",
+        table.to_string(), "",
+        f"largest overall difference {table['difference'].abs().max():.2f} points "
+        f"(median {table['difference'].abs().median():.2f}); {int(stated.sum())} of {len(stated)} verdicts the same",
+    ]
+    out.with_suffix(".txt").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+    print(f"written to {out}.csv and .txt")
 
 
 if __name__ == "__main__":
