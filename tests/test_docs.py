@@ -50,3 +50,26 @@ def test_every_spec_citation_names_a_section_of_docs_spec():
 @pytest.mark.parametrize("name", sorted(_texts()))
 def test_nothing_refers_to_a_file_outside_the_repository(name):
     assert not re.search(r"\.\./\w|shared/reference|shared/real-clips", _texts()[name])
+
+
+def _sections(path) -> set[str]:
+    """The headings of a markdown file, and the bold words that open a paragraph (the README's)."""
+    text = path.read_text()
+    found = re.findall(r"^#+ (.+)$", text, re.M) + re.findall(r"^\*\*([^*]+)\*\*", text, re.M)
+    titles = {" ".join(title.split()).rstrip(".:,") for title in found}
+    # "Title (qualifier)" and "Title: subtitle" are cited as "Title"
+    return titles | {re.split(r" \(|: ", title)[0] for title in titles}
+
+
+def test_every_cited_section_exists():
+    """A citation such as (docs/performance.md, "Time and seeds") names a heading of that file:
+    a section renamed or moved to another file leaves no reader looking for it."""
+    sections = {"README": _sections(README), **{f"docs/{path.name}": _sections(path) for path in DOCS}}
+    cited = 0
+    for name, text in _texts().items():
+        for file, title in re.findall(r'(README|docs/\w+\.md)`?(?:,|\'s)?\s+"([^"]+)"', text):
+            title = " ".join(title.split())
+            assert title in sections[file.removesuffix(".md") if file.startswith("README") else file], \
+                f'{name} cites "{title}" in {file}, which has no such section'
+            cited += 1
+    assert cited >= 10
