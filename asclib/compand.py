@@ -10,7 +10,7 @@ This module reproduces that effect without SoX, following its documented behavio
   flat extension below the first point, a point (0 dB, 0 dB) appended, and `gain_db` added;
 * the output sample is the input times the gain the transfer function gives at level v.
 
-`tests/test_compand.py` compares it with the `sox` binary on the same input.
+`tests/test_augment.py` (`test_compander_matches_sox`) compares it with the `sox` binary on the same input.
 """
 
 from __future__ import annotations

@@ -73,3 +73,11 @@ def test_every_cited_section_exists():
                 f'{name} cites "{title}" in {file}, which has no such section'
             cited += 1
     assert cited >= 10
+
+
+def test_every_cited_file_exists():
+    """A path in the prose (`benchmarks/results/x.txt`, `tests/test_y.py`) is there to be opened."""
+    pattern = r"\b((?:asclib|benchmarks|docs|notebooks|results|tests)/[\w./-]+\.(?:csv|ipynb|json|md|py|sh|txt))\b"
+    cited = [(name, path) for name, text in _texts().items() for path in re.findall(pattern, text)]
+    assert len(cited) >= 100
+    assert [(name, path) for name, path in cited if not (PROJECT_ROOT / path).exists()] == []
