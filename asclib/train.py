@@ -310,8 +310,9 @@ def online_methods(name: str, augmentations=None) -> tuple[str, ...]:
 
 def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
                augmentations=None, group: str = "", precision: str = "fp32") -> Path:
-    # only this model's sizes: another architecture's width or epochs do not change this run
-    recipe = dataclasses.replace(profile.train, epochs=architectures.epochs(name, profile))
+    # only this model's sizes: another architecture's width or epochs do not change this run, and
+    # only its own seed: adding seeds to the profile keeps the runs of the others
+    recipe = dataclasses.replace(profile.train, epochs=architectures.epochs(name, profile), seeds=())
     mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
     key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
                        "online": [(method, augment.METHODS[method].seed_id) for method in online_methods(name, augmentations)],

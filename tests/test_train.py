@@ -264,6 +264,13 @@ def test_a_run_key_changes_with_the_training_code_not_with_its_prose(data):
     assert keys["prose"] == before and keys["code"] != before
 
 
+def test_a_run_key_holds_its_own_seed_not_the_profiles_list_of_seeds(data):
+    """Adding seeds to a profile trains only the new seeds' runs; another seed is another run."""
+    more = dataclasses.replace(TINY_TRAINING, train=dataclasses.replace(TINY_TRAINING.train, seeds=(0, 1, 2, 3, 4)))
+    assert train.run_folder("fcnn", 10, more, 0, data) == train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
+    assert train.run_folder("fcnn", 10, more, 1, data) != train.run_folder("fcnn", 10, more, 0, data)
+
+
 def test_a_checkpoint_holds_only_tensors_and_plain_values(data):
     run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
     state = torch.load(run.folder / train.CHECKPOINT, weights_only=True)  # refuses anything else
