@@ -9,8 +9,8 @@ difference between two independent means of that many seeds exceeds with probabi
 (3.7 x sqrt(2 / seeds) x the committed seed standard deviation of that column; 0.0002 x the
 50-odd cells held leaves about a 1 % chance that any of them fails by chance), whichever is larger.
 A row's standard deviation counts at most as much as the column's, pooled over the table's rows:
-three seeds give a row's own a wide error (one odd seed made the fsFCNN's 11 points, where the
-table's pooled one is under 5), and a tolerance that wide would let a broken model pass. Another CPU's arithmetic acts on a short training like
+a few seeds give a row's own a wide error (one odd seed of three made the fsFCNN's 11 points, where
+the table's pooled one was under 5), and a tolerance that wide would let a broken model pass. Another CPU's arithmetic acts on a short training like
 another draw of seeds (docs/performance.md, "How far results move between machines"), so that is the spread
 the same recipe can show; a broken pipeline (a 10-class accuracy of 25 %) is far outside it. The headline
 conclusions must not be contradicted: where the committed table calls a two-stage system's gain
