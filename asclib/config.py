@@ -178,8 +178,8 @@ _PROFILES = {
         # narrow networks (widths and epochs: asclib/architectures.py) on 40 mel bins
         models=ModelConfig(bn_momentum=0.05),
         # five seeds of every model: one seed of a small network moves by points with a single
-        # rounding (benchmarks/results/cpu_agreement_one_ulp_nudge_vs_committed.txt), and three
-        # seeds left the verdicts nearest zero to chance (docs/performance.md, "Time and seeds")
+        # rounding (benchmarks/results/cpu_agreement_one_ulp_nudge_vs_committed.txt); what five
+        # seeds cost and buy over three: docs/performance.md, "Time and seeds"
         train=TrainConfig(steps_per_epoch=38, seeds=(0, 1, 2, 3, 4)),
         # 3 seeds x 9 rows of Table 3 fit the budget only with short runs: 6 epochs, width 2
         # (notebook 09 measures what Table 2's ResNet budget would cost)
