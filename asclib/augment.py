@@ -16,9 +16,10 @@ draws from a generator of its own, seeded by the run's seed, its seed id and the
 
 Offline, as new clips, each clip's generator seeded by the method's seed id:
 `spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio` and,
-after the paper, `dir` (device impulse responses, `asclib.microphones`), whose copies replace
-their device-A clips in a batch with a probability instead of joining the training set
-(`substitutes`). `generate_offline(index, profile, method, seed)` writes one method's clips as a
+after the paper, `dir` (device impulse responses, `asclib.microphones`), which makes several
+copies of each device-A clip (`substitute_copies` of the profile), each through another
+microphone; a training step reads one of them in place of the clip with a probability instead
+of adding them to the training set (`substitutes`). `generate_offline(index, profile, method, seed)` writes one method's clips as a
 folder in the DCASE layout (`audio/<clip>_<method>.wav`, `meta.csv`, `evaluation_setup/`, all
 rows in the training split) plus `provenance.csv` (filename, source, method, parameters, seed);
 `load_augmented` reads those folders back as extra training rows. Augmented names are unique
@@ -198,11 +199,14 @@ def mix_audio(audio, sr, rng, context):
 
 
 def device_impulse_response(audio, sr, rng, context):
-    """Device impulse response (DIR) augmentation (Morocutti et al., EUSIPCO 2023): the clip
-    through one microphone of the training pool (`asclib.microphones`), drawn uniformly; same
-    length, same rms (`microphones.convolve`)."""
-    name = str(rng.choice(context["microphones"]))
-    return microphones.convolve(audio, microphones.response(name, sr)), {"microphone": name}
+    """Device impulse response (DIR) augmentation (Morocutti et al., EUSIPCO 2023): copies of
+    the clip, each through another microphone of the training pool (`asclib.microphones`), drawn
+    uniformly without replacement, `substitute_copies` of the profile; same length, same rms
+    (`microphones.convolve`). Returns a list of (audio, parameters), one per copy."""
+    count = context["profile"].augment.substitute_copies
+    chosen = rng.choice(len(context["microphones"]), size=count, replace=False)
+    return [(microphones.convolve(audio, microphones.response(context["microphones"][k], sr)),
+             {"microphone": context["microphones"][k], "copy": copy}) for copy, k in enumerate(chosen)]
 
 
 def _correction_context(index: pd.DataFrame, profile: Profile, seed: int) -> dict:
@@ -234,8 +238,9 @@ class Method:
     (audio, sr, rng, context) -> (audio, parameters); `context` (index, profile, seed) -> what
     every clip needs (coefficients, rooms, partners), made once; `log_mel` (audio, context) ->
     the clip's features when they are not taken from its waveform. A method that `substitutes`
-    does not add its clips to the training set: a training step reads a clip's copy in place
-    of the clip, with the probability its profile sets (`asclib.batches.LaterMethods`)."""
+    makes several copies of a clip (its function returns a list of them) and does not add them
+    to the training set: a training step reads one of a clip's copies in place of the clip, with
+    the probability its profile sets (`asclib.batches.LaterMethods`)."""
 
     name: str
     kind: str  # "online" or "offline"
@@ -309,6 +314,13 @@ register(Method("freq_mixstyle", "online", 10, "Freq-MixStyle: per-band statisti
 MANIFEST = "augmentation.json"
 
 
+def apply(method: str, audio: np.ndarray, sr: int, rng: np.random.Generator, context: dict) -> list[tuple]:
+    """The clips offline `method` makes of `audio`: a list of (audio, parameters), one item, or
+    one per copy for a substituting method (`dir`)."""
+    made = METHODS[method].function(audio, sr, rng, context)
+    return made if METHODS[method].substitutes else [made]
+
+
 def _sources(index: pd.DataFrame, method: str) -> pd.DataFrame:
     sources = index[index["split"] == "train"]
     if METHODS[method].device_a_only:
@@ -339,19 +351,19 @@ def _augment_chunk(task: tuple) -> list[dict]:
     for number, source, path, scene in rows:
         rng = np.random.default_rng([seed, 13, METHODS[method].seed_id, number])
         audio = load_audio(path, profile).astype(np.float64)
-        out, parameters = METHODS[method].function(
-            audio, sr, rng, {**context, "source": path, "scene": scene})
-        peak = np.abs(out).max()
-        if peak > 0.99:  # features are min-max scaled per clip, so this scale changes nothing
-            out = out * (0.99 / peak)
-        name = f"audio/{Path(source).stem}_{method}.wav"
-        sf.write(Path(folder) / name, out.astype(np.float32), sr, subtype=profile.audio.subtype)
-        if METHODS[method].log_mel is not None:
-            carried = features.carried_file(Path(folder) / name, profile)
-            carried.parent.mkdir(parents=True, exist_ok=True)
-            np.save(carried, METHODS[method].log_mel(audio, context))
-        provenance.append({"filename": name, "source": source, "method": method,
-                           "parameters": json.dumps(parameters, sort_keys=True), "seed": seed})
+        copies = apply(method, audio, sr, rng, {**context, "source": path, "scene": scene})
+        for copy, (out, parameters) in enumerate(copies):
+            peak = np.abs(out).max()
+            if peak > 0.99:  # features are min-max scaled per clip, so this scale changes nothing
+                out = out * (0.99 / peak)
+            name = f"audio/{Path(source).stem}_{method}{copy if METHODS[method].substitutes else ''}.wav"
+            sf.write(Path(folder) / name, out.astype(np.float32), sr, subtype=profile.audio.subtype)
+            if METHODS[method].log_mel is not None:
+                carried = features.carried_file(Path(folder) / name, profile)
+                carried.parent.mkdir(parents=True, exist_ok=True)
+                np.save(carried, METHODS[method].log_mel(audio, context))
+            provenance.append({"filename": name, "source": source, "method": method,
+                               "parameters": json.dumps(parameters, sort_keys=True), "seed": seed})
     return provenance
 
 

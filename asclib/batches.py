@@ -83,17 +83,22 @@ def own_generator(seed: int, method: str, step: int) -> np.random.Generator:
 
 def substitute(clips: np.ndarray, copies: np.ndarray, probability: float, rng: np.random.Generator) -> np.ndarray:
     """Device impulse response augmentation (Morocutti et al., EUSIPCO 2023) on a step's clips:
-    each clip that has a copy (`copies[clip]` >= 0, a device-A clip) is read from its copy
-    with `probability`; returns the log-mel rows to read."""
-    chosen = copies[clips]
-    return np.where((chosen >= 0) & (rng.random(len(clips)) < probability), chosen, clips)
+    each clip that has copies (`copies[clip]`, one row per copy, each through another microphone;
+    -1 where a clip has none: every clip but device A's) is read, with `probability`, from one
+    of its copies drawn uniformly; returns the log-mel rows to read. The authors convolve each
+    read with a freshly drawn response; the copies are that draw made ahead (docs/spec.md
+    section 10)."""
+    read = rng.random(len(clips)) < probability
+    chosen = copies[clips, rng.integers(0, copies.shape[1], size=len(clips))]
+    return np.where((chosen >= 0) & read, chosen, clips)
 
 
 def mixstyle_draws(count: int, probability: float, alpha: float,
                    rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray] | None:
-    """Freq-MixStyle's choices for a batch of `count`: None (with 1 - `probability`: the batch
-    is left alone, as the method's authors do it per batch), or each clip's weight of its own
-    statistics, Beta(alpha, alpha), and a random key per clip that orders its partners (`host_batch`)."""
+    """Freq-MixStyle's choices for the `count` clips of a step (both halves): None (with
+    1 - `probability`: the step is left alone, as the method's authors do it per batch), or each
+    clip's weight of its own statistics, Beta(alpha, alpha), and a random key per clip whose order
+    gives its partner (`host_batch`; the authors' random permutation)."""
     if rng.random() >= probability:
         return None
     return rng.beta(alpha, alpha, size=count).astype(np.float32), rng.random(count)
@@ -135,7 +140,7 @@ def draw(first: np.ndarray, second: np.ndarray, masked: bool, profile: Profile,
         drawn.rows = substitute(np.concatenate([first, second]), later.substitutes, config.dir_probability,
                                 own_generator(later.seed, "dir", step))
     if later is not None and later.mixstyle:
-        drawn.mixstyle = mixstyle_draws(len(first), config.mixstyle_probability, config.mixstyle_alpha,
+        drawn.mixstyle = mixstyle_draws(2 * len(first), config.mixstyle_probability, config.mixstyle_alpha,
                                         own_generator(later.seed, "freq_mixstyle", step))
     return drawn
 
@@ -171,8 +176,9 @@ def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_c
     masks = None if draws.masks is None else draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])
     mixstyle = [None, None]
     if draws.mixstyle is not None:
-        mixstyle_weights, keys = draws.mixstyle
-        mixstyle = [mixstyle_weights[share], np.argsort(keys[share], kind="stable")]
+        size = len(draws.first)
+        mixstyle_weights, keys = (np.concatenate([part[:size][share], part[size:][share]]) for part in draws.mixstyle)
+        mixstyle = [mixstyle_weights, np.argsort(keys, kind="stable")]
     parts = [log_mels[rows], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
              draws.crops[:, share].reshape(-1), draws.weights[share], *mixstyle]
     tensors = [None if part is None else torch.from_numpy(np.ascontiguousarray(part)) for part in parts]
@@ -188,15 +194,16 @@ def assemble(host: HostBatch, profile: Profile, device: torch.device,
     def moved(tensor):
         return tensor.to(device, non_blocking=True)
 
-    x = stack_deltas(moved(host.log_mels))
+    log_mels = moved(host.log_mels)
+    if host.mixstyle_weights is not None:
+        log_mels = freq_mixstyle(log_mels, moved(host.mixstyle_weights), moved(host.mixstyle_partners))
+    x = stack_deltas(log_mels)
     if host.masks is not None:
         x = mask(x, moved(host.masks))
     x = crop(x, moved(host.crops), profile.augment.crop_frames)
     weight, targets = moved(host.weights), moved(host.targets)
     size = len(weight)
     x = mix(x[:size], x[size:], weight)
-    if host.mixstyle_weights is not None:
-        x = freq_mixstyle(x, moved(host.mixstyle_weights), moved(host.mixstyle_partners))
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
     return x, mix(targets[:size], targets[size:], weight)
@@ -262,18 +269,22 @@ def crop(x: torch.Tensor, starts: torch.Tensor, frames: int) -> torch.Tensor:
     return x.gather(3, positions[:, None, None, :].expand(*x.shape[:3], frames))
 
 
-def freq_mixstyle(x: torch.Tensor, weights: torch.Tensor, partners: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Freq-MixStyle (Schmid et al., DCASE 2022 technical report; MixStyle: Zhou et al., ICLR
-    2021, on image channels): normalise each clip's frequency
-    bands by their mean and standard deviation over channels and time, then re-scale them with
-    statistics mixed between the clip's own (weight `weights`, per clip) and those of clip
-    `partners[i]` of the batch. Statistics are constants (no gradient flows through them)."""
-    mean = x.mean(dim=(1, 3), keepdim=True).detach()
-    std = (x.var(dim=(1, 3), keepdim=True, unbiased=False) + eps).sqrt().detach()
-    weight = weights.reshape(-1, 1, 1, 1)
+def freq_mixstyle(log_mels: torch.Tensor, weights: torch.Tensor, partners: torch.Tensor,
+                  eps: float = 1e-6) -> torch.Tensor:
+    """Freq-MixStyle (Schmid et al., DCASE 2022 technical report, after MixStyle: Zhou et al.,
+    ICLR 2021) on one-channel log-mels (clips, n_mels, frames), as the authors' code
+    (cpjku_dcase23 `helpers/utils.py`, `mixstyle`) does it: each clip's frequency bands are
+    normalised by their mean and standard deviation over time (torch's default, unbiased
+    variance, plus `eps`), then re-scaled with statistics mixed between the clip's own (weight
+    `weights`, per clip) and those of clip `partners[i]`. Statistics are constants (no gradient
+    flows through them). `assemble` applies it before the deltas are taken and before mixup, so
+    the deltas follow the new statistics (docs/spec.md section 10)."""
+    mean = log_mels.mean(dim=-1, keepdim=True).detach()
+    std = (log_mels.var(dim=-1, keepdim=True) + eps).sqrt().detach()
+    weight = weights.reshape(-1, 1, 1)
     mixed_mean = weight * mean + (1 - weight) * mean[partners]
     mixed_std = weight * std + (1 - weight) * std[partners]
-    return (x - mean) / std * mixed_std + mixed_mean
+    return (log_mels - mean) / std * mixed_std + mixed_mean
 
 
 def mix(first: torch.Tensor, second: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:

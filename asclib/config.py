@@ -92,7 +92,9 @@ class AugmentConfig:
     The methods after the paper (used only by the recipes that name them, Table 3's extra rows),
     with their authors' defaults (the CP-JKU DCASE 2023 training script, github.com/fschmid56/
     cpjku_dcase23): a device-A clip is read through a microphone of the training pool with
-    `dir_probability`; a batch gets Freq-MixStyle with `mixstyle_probability`, each clip's own
+    `dir_probability`, from one of its `substitute_copies` copies, each through another
+    microphone (the authors draw a microphone at every read; the copies make that draw ahead,
+    docs/spec.md section 10); a step gets Freq-MixStyle with `mixstyle_probability`, each clip's own
     statistics weighted by Beta(`mixstyle_alpha`, `mixstyle_alpha`).
     """
 
@@ -103,6 +105,7 @@ class AugmentConfig:
     correction_pairs_per_device: int = 150
     rir_count: int = 24
     dir_probability: float = 0.4
+    substitute_copies: int = 8
     mixstyle_probability: float = 0.8
     mixstyle_alpha: float = 0.4
 
@@ -189,7 +192,8 @@ _PROFILES = {
         name="paper",
         audio=AudioConfig(sample_rate=44_100, clip_seconds=10.0, subtype="PCM_24"),
         features=FeatureConfig(n_fft=2048, hop_length=1024, n_mels=128, fmin=0.0, fmax=22_050.0),
-        augment=AugmentConfig(crop_frames=400, freq_mask_max=12, time_mask_max=39),
+        # four DIR copies of each device-A clip: about 54 GB of 24-bit audio on the real data
+        augment=AugmentConfig(crop_frames=400, freq_mask_max=12, time_mask_max=39, substitute_copies=4),
         models=ModelConfig(),
         train=TrainConfig(),
         ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=48, epochs=126),

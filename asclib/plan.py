@@ -121,7 +121,8 @@ def _scratch_clips(folder: Path, profile: Profile, count: int = 3) -> list[Path]
 
 
 def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: Path) -> float:
-    """One clip of `method` as `augment.generate_offline` makes it: read, transform, write, and
+    """Seconds per clip that `method` makes, as `augment.generate_offline` makes it (for a
+    substituting method, its copies of one clip over their count): read, transform, write, and
     the carried log-mel where the method has one. The shared context holds stand-ins of the
     right size: flat correction coefficients, one room response of 1 s, the scratch clips as
     mixing partners, the real microphone responses."""
@@ -140,12 +141,12 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
 
     def one_clip():
         audio = load_audio(clips[0], profile).astype(np.float64)
-        out, _ = chosen.function(audio, sr, rng, context)
-        sf.write(folder / f"{method}.wav", out.astype(np.float32), sr, subtype=profile.audio.subtype)
+        for copy, (out, _) in enumerate(augment.apply(method, audio, sr, rng, context)):
+            sf.write(folder / f"{method}{copy}.wav", out.astype(np.float32), sr, subtype=profile.audio.subtype)
         if chosen.log_mel is not None:
             chosen.log_mel(audio, context)
 
-    return _best(one_clip)
+    return _best(one_clip) / (profile.augment.substitute_copies if chosen.substitutes else 1)
 
 
 def _trainings(profile: Profile) -> list[tuple[str, int, Profile]]:
@@ -259,7 +260,7 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
         add("generate the synthetic corpus", folders.data, f"{listed:,} clips", listed * wav,
             listed * timings.synth / cores)
     add("check the dataset (headers)", "", f"{listed:,} files", 0, listed * timings.header)
-    sources = _sources(train_clips)
+    sources = _sources(train_clips, profile)
     for method, count in sources.items():
         carried = npy if augment.METHODS[method].log_mel is not None else 0
         seconds = count * timings.augment[method] / cores
@@ -293,11 +294,13 @@ def plan(profile: Profile, data_dir: str | Path | None = None, seed: int = 0,
     return Plan(profile.name, data, steps, _free_space(steps, folders), seconds, workers, timings, notes)
 
 
-def _sources(train_clips: pd.Series) -> dict[str, int]:
-    """The clips each offline augmentation makes: one per training clip (device A's alone for some)."""
+def _sources(train_clips: pd.Series, profile: Profile) -> dict[str, int]:
+    """The clips each offline augmentation makes: one per training clip (device A's alone for
+    some), or `substitute_copies` per clip for a substituting method."""
     from asclib import augment
 
     return {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
+            * (profile.augment.substitute_copies if chosen.substitutes else 1)
             for method, chosen in augment.METHODS.items() if chosen.kind == "offline"}
 
 
@@ -404,7 +407,7 @@ def _seconds(runs: pd.DataFrame, profile: Profile, card: str | None) -> dict[str
 
 def _labelled_runs(profile: Profile, data_dir, seed: int, with_ablation: bool) -> pd.DataFrame:
     clips = _clips(profile, data_dir, seed)[0]
-    return run_list(profile, clips.loc["train"], _sources(clips.loc["train"]), with_ablation)
+    return run_list(profile, clips.loc["train"], _sources(clips.loc["train"], profile), with_ablation)
 
 
 def _ordinal(n: int) -> str:

@@ -198,8 +198,8 @@ class TrainingSet:
     (`features.LogMelRows`) or an array made in memory; class indices of the training clips
     (the first rows); the fingerprint identifies the rows' contents (their feature-cache names);
     `paths` names the clip of each row (empty for data made in memory). `substitutes`: for each
-    training clip the row of its copy that a step may read instead (after the clips; a
-    substituting method such as `dir`), -1 where it has none; None without such a method."""
+    training clip the rows of its copies that a step may read instead (clips x copies, rows after
+    the clips; a substituting method such as `dir`), -1 where it has none; None without such a method."""
 
     log_mels: features.LogMelRows | np.ndarray
     labels: np.ndarray
@@ -212,7 +212,7 @@ class TrainingSet:
 def training_set(index: pd.DataFrame, n_classes: int, profile: Profile, recipe, seed: int = 0) -> TrainingSet:
     """The training split of `index` plus the clips of the offline augmentations of `recipe`
     (method names, `augment.split`; generated when missing); a substituting method's copies
-    (`dir`) follow as extra rows that only `substitutes` points to."""
+    (`dir`, several per clip) follow as extra rows that only `substitutes` points to."""
     _, offline = augment.split(recipe)
     for method in offline:
         augment.generate_offline(index, profile, method, seed)
@@ -227,8 +227,9 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: Profile, recipe, 
     if replacing:
         copies = augment.load_augmented(profile, replacing)
         position = pd.Series(np.arange(len(rows)), index=rows["filename"])
-        substitutes = np.full(len(rows), -1, dtype=np.int64)
-        substitutes[position.loc[copies["source"]].to_numpy()] = len(clip_paths) + np.arange(len(copies))
+        rank = copies.groupby("source", sort=False).cumcount().to_numpy()
+        substitutes = np.full((len(rows), rank.max() + 1), -1, dtype=np.int64)
+        substitutes[position.loc[copies["source"]].to_numpy(), rank] = len(clip_paths) + np.arange(len(copies))
         clip_paths += list(copies["path"])
     fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
     return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64), fingerprint,

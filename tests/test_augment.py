@@ -3,6 +3,8 @@ generators, the compander."""
 
 from __future__ import annotations
 
+import re
+
 import shutil
 import subprocess
 
@@ -138,11 +140,13 @@ def augmented(tiny_index, tmp_path_factory):
 def test_offline_sets_are_datasets_with_provenance(augmented, tiny_index):
     rows = augment.load_augmented(TINY, augment.names("offline"), root=augmented)
     train = tiny_index[tiny_index["split"] == "train"]
-    expected = {m: (train["device"] == "a").sum() if spec.device_a_only else len(train)
+    copies = TINY.augment.substitute_copies  # a substituting method (dir) makes several copies of each clip
+    expected = {m: ((train["device"] == "a").sum() if spec.device_a_only else len(train)) * (copies if spec.substitutes else 1)
                 for m, spec in augment.METHODS.items() if spec.kind == "offline"}
     assert rows["method"].value_counts().to_dict() == expected
     assert rows["filename"].is_unique and (rows["split"] == "train").all()
-    assert all(name.endswith(f"_{method}.wav") for name, method in zip(rows["filename"], rows["method"]))
+    assert all(re.search(rf"_{method}{'[0-9]+' if augment.METHODS[method].substitutes else ''}\.wav$", name)
+               for name, method in zip(rows["filename"], rows["method"]))
     source = tiny_index.set_index("filename").loc[rows["source"]]
     assert list(source["scene"].astype(str)) == list(rows["scene"].astype(str))
     assert list(source["device"].astype(str)) == list(rows["device"].astype(str))

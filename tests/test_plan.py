@@ -40,9 +40,9 @@ def test_paper_plan_without_data_uses_the_official_counts_and_exact_sizes(tmp_pa
     assert steps.loc["check the dataset (headers)", "amount"] == "23,040 files"
     pitch = steps.loc["augmentation: pitch_shift"]
     assert pitch["amount"] == "13,965 clips" and pitch["disk_bytes"] == 13_965 * (44 + 441_000 * 3)
-    # features: training and evaluation clips, three device-A-only (dir after the paper's two) and
-    # four all-device augmentations
-    features = 13_965 + 2_970 + 3 * 10_215 + 4 * 13_965
+    # features: training and evaluation clips, two device-A-only augmentations, dir's copies of
+    # every device-A clip (after the paper) and four all-device augmentations
+    features = 13_965 + 2_970 + (2 + PAPER.augment.substitute_copies) * 10_215 + 4 * 13_965
     assert steps.loc["log-mel features", "disk_bytes"] == features * (128 + 4 * 128 * 431)
     resnet = steps.loc["train resnet, 10 classes, 1 seed(s) (04_resnet)"]
     assert resnet["amount"] == f"1 x {126 * math.ceil((13_965 + 2 * 10_215 + 4 * 13_965) / 32):,} steps"
