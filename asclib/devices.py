@@ -74,18 +74,18 @@ DEVICE_CHAINS = {
     # evaluation only: microphones of the unseen pool; every setting outside s1-s6's ranges
     # (band edges 80-300 Hz and 5-7.5 kHz, noise -52 to -80 dBFS, compressor ratios 2-5,
     # saturation drives 1.5-2.5, one codec at 11.025 kHz, no clipping)
-    "s7": DeviceChain("s7", "unseen, evaluation only: Altec 670A, narrow band 400 Hz-4 kHz, hard clipping, noisy",
+    "s7": DeviceChain("s7", "unseen, evaluation only: AKG D12 (faulty), narrow band 400 Hz-4 kHz, hard clipping, noisy",
                       ((400, 0.0), (4_000, 0.0)), 400, 4_000, -47, clip=0.35, microphone=microphones.UNSEEN_DEVICES["s7"]),
-    "s8": DeviceChain("s8", "unseen, evaluation only: Coles 4038, wide band 50 Hz-7.9 kHz, heavy compression (8:1)",
+    "s8": DeviceChain("s8", "unseen, evaluation only: Reslo VMC2, wide band 50 Hz-7.9 kHz, heavy compression (8:1)",
                       ((50, 0.0), (7_900, 0.0)), 50, 7_900, -84, compressor=(-22.0, 8.0),
                       microphone=microphones.UNSEEN_DEVICES["s8"]),
-    "s9": DeviceChain("s9", "unseen, evaluation only: Sony C37 FET, strong saturation, bright hiss",
+    "s9": DeviceChain("s9", "unseen, evaluation only: Shure 510C, strong saturation, bright hiss",
                       ((350, 0.0), (7_900, 0.0)), 350, 7_900, -57, 6.0, drive=5.0,
                       microphone=microphones.UNSEEN_DEVICES["s9"]),
-    "s10": DeviceChain("s10", "unseen, evaluation only: Telefunken M201, 8 kHz codec, high cut at 3.6 kHz",
+    "s10": DeviceChain("s10", "unseen, evaluation only: GEC big dynamic, 8 kHz codec, high cut at 3.6 kHz",
                        ((150, 0.0), (3_600, 0.0)), 150, 3_600, -62, codec_hz=8_000,
                        microphone=microphones.UNSEEN_DEVICES["s10"]),
-    "s11": DeviceChain("s11", "unseen, evaluation only: Toshiba Type G, low cut at 600 Hz, gentle compression, clipping",
+    "s11": DeviceChain("s11", "unseen, evaluation only: Foster DF1, low cut at 600 Hz, gentle compression, clipping",
                        ((600, 0.0), (6_800, 0.0)), 600, 6_800, -48, -6.0, compressor=(-4.0, 1.5), clip=0.5,
                        microphone=microphones.UNSEEN_DEVICES["s11"]),
 }

@@ -1,31 +1,52 @@
-"""Unseen devices and the methods after the paper (issue: unseen devices): the microphone pools,
-the evaluation-only devices s7-s11, device impulse response augmentation and Freq-MixStyle."""
+"""Unseen devices (issue: unseen devices): the microphone pools chosen by measurement, the
+evaluation-only devices s7-s11, and how they are reported. The methods after the paper (DIR,
+Freq-MixStyle) are tests/test_later_methods.py's."""
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from scipy import signal
 
-from asclib import augment, batches, devices, metrics, microphones, train
-from asclib.config import paths
+from asclib import devices, metrics, microphones
 from asclib.data import DEVELOPMENT_DEVICES, DEVICES, GROUP_OF
-from conftest import QUICK, TINY
-from test_train import TINY_TRAINING, data, runs  # noqa: F401  (fixtures: random clips, runs in tmp)
+from conftest import QUICK
 
 
-def test_the_pools_split_all_66_responses_and_share_no_maker():
+def test_the_pools_split_all_66_responses_and_the_five_devices_have_five_makers():
     names, unseen, pool = microphones.names(), set(microphones.unseen_pool()), set(microphones.training_pool())
     assert len(names) == 66 and unseen | pool == set(names) and not unseen & pool
-    makers = tuple(m.lower() for m in microphones.UNSEEN_MAKERS)
-    assert not [n for n in pool if n.removeprefix("IR_").lower().startswith(makers)]
-    assert set(microphones.UNSEEN_DEVICES.values()) <= unseen  # every unseen device's microphone
-    assert len({name.split("_")[0] for name in microphones.UNSEEN_DEVICES.values()}) == 5  # one maker each
+    assert unseen == set(microphones.UNSEEN_DEVICES.values()) and len(unseen) == 5  # every unseen device's microphone
+    assert len({microphones.maker(name) for name in unseen}) == 5  # one maker each
+    assert microphones.maker("Coles_4038") == microphones.maker("IR_STC4035") == "STC"  # a successor is its maker
+    with pytest.raises(ValueError, match="no maker known"):
+        microphones.maker("Nokia_3310")
+
+
+def test_every_unseen_microphone_is_farther_from_every_training_one_than_their_median_distance():
+    table = microphones.distances()
+    pool, unseen = list(microphones.training_pool()), list(microphones.unseen_pool())
+    within = table.loc[pool, pool].to_numpy()[np.triu_indices(len(pool), k=1)]
+    assert table.loc[unseen, pool].to_numpy().min() > np.median(within)
+    shown = microphones.unseen_distances()  # notebook 12's table says the same
+    assert list(shown.index) == list(microphones.UNSEEN_DEVICES) and shown["farther than the median"].all()
+    assert np.allclose(shown["distance (dB)"], table.loc[list(shown["microphone"]), pool].min(axis=1))
+    assert np.allclose(shown["training pool: median (dB)"], np.median(within))
+
+
+def test_the_selection_procedure_returns_the_fixed_unseen_devices_in_order():
+    assert microphones.select_unseen() == tuple(microphones.UNSEEN_DEVICES.values())
+
+
+def test_the_distance_is_zero_to_itself_blind_to_level_and_symmetric():
+    a, b = "Sony_C37Fet", "IR_STC4035"
+    response = microphones.response(a, 16_000)
+    assert microphones.distance(a, a) == 0.0 and microphones.distance(response, 7.3 * response) < 1e-9
+    assert np.isclose(microphones.distance(a, 0.01 * microphones.response(b, 16_000)), microphones.distance(a, b))
+    assert microphones.distance(a, b) == microphones.distance(b, a) > 0.5
+    table = microphones.distances()
+    assert table.equals(table.T) and (np.diag(table) == 0).all() and (table.to_numpy() + np.eye(66) > 0).all()
+    assert np.isclose(table.loc[a, b], microphones.distance(a, b))
 
 
 def test_unseen_devices_use_only_unseen_microphones_and_training_devices_none():
@@ -45,106 +66,11 @@ def test_a_response_is_resampled_and_has_unit_energy():
         microphones.response("Nokia", 16_000)
 
 
-def test_dir_is_the_clip_through_one_training_pool_response_with_its_length_and_level():
-    rng = np.random.default_rng(0)
-    audio = rng.standard_normal(16_000) * 0.1
-    out, parameters = augment.device_impulse_response(audio, 16_000, np.random.default_rng(3),
-                                                      {"microphones": microphones.training_pool()})
-    name = parameters["microphone"]
-    assert name in microphones.training_pool()
-    assert len(out) == len(audio) and np.isclose(np.sqrt(np.mean(out**2)), np.sqrt(np.mean(audio**2)))
-    through = signal.fftconvolve(audio, microphones.response(name, 16_000))[: len(audio)]
-    assert np.allclose(out / np.linalg.norm(out), through / np.linalg.norm(through))  # the convolution, rescaled
-    assert not np.allclose(out, audio)
-
-
-def test_substitution_reads_copies_of_clips_that_have_one_with_the_probability():
-    clips = np.arange(10_000)
-    copies = np.where(clips % 2 == 0, clips + 10_000, -1)  # every other clip has a copy, after the clips
-    rows = batches.substitute(clips, copies, 0.4, np.random.default_rng(0))
-    replaced = rows != clips
-    assert np.array_equal(rows[replaced], copies[replaced])  # a replaced clip is read from its own copy
-    assert not replaced[copies < 0].any()  # a clip without a copy never is
-    assert 0.37 < replaced[copies >= 0].mean() < 0.43  # 0.4, +-4 standard errors
-    assert np.array_equal(batches.substitute(clips, copies, 0.0, np.random.default_rng(0)), clips)
-
-
-def test_freq_mixstyle_gives_each_band_the_mixed_statistics_and_is_the_identity_at_weight_one():
-    x = torch.randn(6, 3, 8, 20, dtype=torch.float64) * torch.rand(6, 1, 8, 1, dtype=torch.float64) * 3 \
-        + torch.randn(6, 1, 8, 1, dtype=torch.float64)
-    weights = torch.tensor([0.2, 0.5, 1.0, 0.0, 0.7, 0.9], dtype=torch.float64)
-    partners = torch.tensor([1, 2, 0, 4, 5, 3])
-    out = batches.freq_mixstyle(x, weights, partners, eps=0.0)
-    mean, std = x.mean(dim=(1, 3)), x.std(dim=(1, 3), unbiased=False)
-    w = weights[:, None]
-    assert torch.allclose(out.mean(dim=(1, 3)), w * mean + (1 - w) * mean[partners])
-    assert torch.allclose(out.std(dim=(1, 3), unbiased=False), w * std + (1 - w) * std[partners])
-    same = batches.freq_mixstyle(x, torch.ones(6, dtype=torch.float64), partners)
-    assert torch.allclose(same, x, atol=1e-12)
-
-
-def test_later_methods_leave_the_papers_draws_alone_and_depend_on_the_step_only():
-    quick = QUICK
-    first, second = np.arange(0, 8), np.arange(8, 16)
-    copies = np.where(np.arange(40) % 2 == 0, np.arange(40) + 40, -1)
-    plain_rng, later_rng = np.random.default_rng(1), np.random.default_rng(1)
-    plain = batches.draw(first, second, True, quick, plain_rng)
-    later = batches.draw(first, second, True, quick, later_rng, batches.LaterMethods(0, copies, True), step=5)
-    assert plain_rng.bit_generator.state == later_rng.bit_generator.state
-    assert np.array_equal(plain.masks, later.masks) and np.array_equal(plain.weights, later.weights)
-    again = batches.draw(first, second, True, quick, np.random.default_rng(9), batches.LaterMethods(0, copies, True), step=5)
-    assert np.array_equal(again.rows, later.rows)
-    assert (again.mixstyle is None) == (later.mixstyle is None)
-
-
 def test_overall_is_over_the_development_devices_and_the_spread_over_all():
     table = pd.DataFrame({"device": ["a", "a", "s4", "s4", "s7", "s7"], "correct": [1, 1, 1, 0, 0, 0]})
     row = metrics.accuracy_by_device(table, decimals=None).iloc[0]
     assert row["overall"] == 75.0 and row["s7-s11"] == 0.0
     assert np.isclose(row[metrics.DEVICE_SPREAD], np.std([100.0, 50.0, 0.0]))
-
-
-LATER_RECIPE = ("mixup", "random_crop", "freq_mixstyle", "dir")
-
-
-def _with_copies(data: train.TrainingSet) -> train.TrainingSet:
-    """`data` plus a made-up copy of each of its first 12 clips (rows after the clips)."""
-    copies = data.log_mels[:12] * 0.5 + 0.25
-    substitutes = np.where(np.arange(len(data.labels)) < 12, len(data.labels) + np.arange(len(data.labels)), -1)
-    return train.TrainingSet(np.concatenate([data.log_mels, copies]), data.labels, "random clips with copies",
-                             substitutes=substitutes)
-
-
-def test_a_run_with_the_later_methods_resumes_to_the_same_weights(data, monkeypatch, tmp_path):
-    with_copies = _with_copies(data)
-    whole = train.fit("resnet", 10, with_copies, TINY_TRAINING, seed=1, progress=False, augmentations=LATER_RECIPE)
-    monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "other"))
-    train.fit("resnet", 10, with_copies, TINY_TRAINING, seed=1, stop_after=1, progress=False, augmentations=LATER_RECIPE)
-    resumed = train.fit("resnet", 10, with_copies, TINY_TRAINING, seed=1, progress=False, augmentations=LATER_RECIPE)
-    plain = train.fit("resnet", 10, data, TINY_TRAINING, seed=1, progress=False, augmentations=LATER_RECIPE[:2])
-    weights = {name: run.model.state_dict() for name, run in (("whole", whole), ("resumed", resumed), ("plain", plain))}
-    assert all(torch.equal(weights["whole"][k], weights["resumed"][k]) for k in weights["whole"])
-    assert not all(torch.equal(weights["whole"][k], weights["plain"][k]) for k in weights["whole"])
-    with pytest.raises(ValueError, match="no copies to substitute"):
-        train.fit("resnet", 10, data, TINY_TRAINING, seed=1, progress=False, augmentations=LATER_RECIPE)
-
-
-def test_the_training_set_of_a_dir_recipe_points_each_device_a_clip_to_its_own_copy(tiny_corpus, tmp_path, monkeypatch):
-    from asclib import data as asc_data
-
-    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
-    index = asc_data.load_index(tiny_corpus, TINY)
-    training = train.training_set(index, 10, TINY, ("mixup", "random_crop", "dir"))
-    train_rows = index[index["split"] == "train"]
-    assert len(training.labels) == len(train_rows) == len(training.substitutes)
-    has_copy = training.substitutes >= 0
-    assert has_copy.sum() == (train_rows["device"] == "a").sum()
-    for row in np.flatnonzero(has_copy)[:3]:
-        source, copy = Path(training.paths[row]), Path(training.paths[training.substitutes[row]])
-        assert copy.name == f"{source.stem}_dir.wav" and index.set_index("path").loc[str(source), "device"] == "a"
-    provenance = pd.read_csv(paths(TINY).augmented / "dir" / "provenance.csv")
-    used = {json.loads(p)["microphone"] for p in provenance["parameters"]}
-    assert used <= set(microphones.training_pool())
 
 
 def test_a_real_data_set_is_joined_with_simulated_s7_s11_and_left_untouched(tmp_path, monkeypatch):
