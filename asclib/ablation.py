@@ -224,3 +224,63 @@ def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
             verdict = "not distinguishable from zero here"
         sentences.append(f"{row} against {before}, {column}: {interval}, {verdict}.")
     return sentences
+
+
+def _side(values: pd.Series, reference: float) -> str:
+    """Where `values` lie against `reference`, in points: below, above, or on both sides."""
+    gaps = values - reference
+    if (gaps < 0).all():
+        return f"{-gaps.max():.1f} to {-gaps.min():.1f} points below"
+    if (gaps > 0).all():
+        return f"{gaps.min():.1f} to {gaps.max():.1f} points above"
+    return f"{gaps.min():+.1f} to {gaps.max():+.1f} points from"
+
+
+def describe_budget(table3: pd.DataFrame, notebook_04: float, baseline: float) -> list[str]:
+    """Where the rows of `table3` (`table`) sit overall against notebook 04's ResNet (its mean
+    overall accuracy, `notebook_04`) and notebook 01's mean-log-mel baseline (`baseline`), and
+    how far seeds alone move a row against the size of the paper's steps (notebook 09)."""
+    from asclib import paper
+
+    overall, spread = table3["overall"], table3["overall std"]
+    steps = np.abs(np.diff(paper.table_3()["overall"].to_numpy()))
+    return [f"The {len(overall)} rows reach {overall.min():.1f} to {overall.max():.1f} % overall: "
+            f"{_side(overall, baseline)} notebook 01's mean-log-mel baseline ({baseline:.1f} %) and "
+            f"{_side(overall, notebook_04)} notebook 04's ResNet ({notebook_04:.1f} %).",
+            f"Seeds alone move a row's overall accuracy by a standard deviation of {spread.min():.1f} to "
+            f"{spread.max():.1f} points; the paper's steps from one row to the next are {steps.min():.1f} to "
+            f"{steps.max():.1f} points ({paper.LABEL}, one run each)."]
+
+
+def describe_unseen(systems: pd.DataFrame, label: str) -> list[str]:
+    """How each of `systems` (accuracy rows with device and group columns) does on the unseen
+    s7-s11 against s4-s6 (absent from training, simulated like the training devices), and the
+    hardest and easiest device of each group, averaged over the systems (notebook 12)."""
+    gap = (systems["s7-s11"] - systems["s4-s6"]).round(1)
+    listed = ", ".join(f"{system} {value:+.1f}" for system, value in gap.items())
+    sentences = [f"{label}: s7-s11 is below s4-s6 for {(gap < 0).sum()} of {len(gap)} systems "
+                 f"(s7-s11 minus s4-s6, points: {listed})."]
+    for group in ("s4-s6", "s7-s11"):
+        mean = systems[[device for device in DEVICES if GROUP_OF[device] == group]].mean()
+        sentences.append(f"{label}, averaged over the systems: the hardest device of {group} is {mean.idxmin()} "
+                         f"({mean.min():.1f} %), the easiest {mean.idxmax()} ({mean.max():.1f} %).")
+    return sentences
+
+
+def describe_groups(step_table: pd.DataFrame, groups=("s4-s6", "s7-s11")) -> list[str]:
+    """For each row beyond the paper, its mean gain over the paper's recipe on each of `groups`
+    and whether the data tell where it helps more: only if the two intervals do not overlap
+    (notebook 12)."""
+    sentences = []
+    for row in [label for label in BEYOND_PAPER if label in step_table.index.get_level_values("step")]:
+        block = step_table.xs(row, level="step").droplevel("from")
+        if not set(groups) <= set(block.index):
+            continue
+        first, second = (block.loc[group] for group in groups)
+        apart = first["low"] > second["high"] or second["low"] > first["high"]
+        larger = groups[0] if first["mean gain"] > second["mean gain"] else groups[1]
+        sentences.append(f"{row}: mean gain {first['mean gain']:+.1f} points on {groups[0]} and "
+                         f"{second['mean gain']:+.1f} on {groups[1]}, larger on {larger}; "
+                         + ("the intervals do not overlap." if apart else
+                            "the intervals overlap, so the data do not say on which group it helps more."))
+    return sentences
