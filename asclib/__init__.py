@@ -16,7 +16,8 @@ Module map, in the order the notebooks use them:
 | augment, compand | the registry of the augmentations (the paper's nine, two after it); the offline ones; SoX's compander | 03 |
 | batches | training batches and the online augmentations, in torch | 03-06, 09 |
 | architectures, models | the registry of the networks; their classes | 04-06 |
-| train | training runs and their checkpoints | 04-06, 09 |
+| train, curves | training runs and their checkpoints; their curves for TensorBoard | 04-06, 09 |
+| complexity | parameters, MACs per 10-second clip and sizes, the DCASE way | 04-06 |
 | evaluation | the runs' predictions of the evaluation split: computed, stored, read back | 04-11 |
 | runs, parallel, launch, distributed | every run made ahead, side by side: forked processes, one per GPU or a Slurm job array (submitit); torchrun | `reproduce`, `train` |
 | metrics, tables, fusion | accuracies, intervals over seeds and clips, ensembles, the two-stage fusion | 04-09 |
@@ -24,7 +25,7 @@ Module map, in the order the notebooks use them:
 | cam | class activation maps | 10 |
 | released, paper | the authors' released scores; the paper's numbers | 07-09, 11 |
 | plots, report | figures; result files, executing notebooks, the manifest | all |
-| plan, predict, kernels, files | the dry run; classifying new recordings; CPU code paths; safe writes | command line |
+| plan, predict, export, kernels, files | the dry run; classifying new recordings (DCASE submission files); networks as ONNX; CPU code paths; safe writes | command line |
 """
 
 from asclib import kernels

@@ -49,9 +49,21 @@ def main(argv: list[str] | None = None) -> int:
                             "training seed>, the models of notebooks 04-06 under one seed)")
     label.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                        help="refuse runs of another profile (default: the runs' own profile)")
-    label.add_argument("--out", default=None, metavar="FILE.csv", help="also write the table as CSV")
+    label.add_argument("--out", default=None, metavar="FILE", help="also write the table (CSV, or --format dcase)")
+    label.add_argument("--format", choices=("table", "dcase"), default="table", dest="output_format",
+                       help="what --out holds: the table as CSV (default), or the DCASE submission file "
+                            "(tab-separated: filename, scene_label, the ten scene probabilities, coarse_label)")
     label.add_argument("--cam", action="store_true", help="one PNG per file: spectrogram and class activation maps")
     label.add_argument("--cam-dir", default=None, help="where the PNGs go (default: beside --out, else here)")
+
+    export = commands.add_parser("export", help="write trained runs' networks for inference outside PyTorch "
+                                 "(ONNX, with a JSON of the feature settings; docs/running.md)")
+    export.add_argument("--onnx", action="store_true", help="write ONNX (the one format so far; required)")
+    export.add_argument("--runs", nargs="+", action="extend", metavar="DIR",
+                        help="run folders, or folders of run folders (default: runs/<profile>/seed-<first "
+                             "training seed>, the models of notebooks 04-06 under one seed)")
+    export.add_argument("--profile", choices=PROFILE_NAMES, default="quick", help="whose default runs (default: quick)")
+    export.add_argument("--out", default=None, metavar="DIR", help="where the files go (default: exports/<profile>)")
 
     show = commands.add_parser("index", help="summarise a dataset folder in the DCASE layout")
     show.add_argument("data_dir", nargs="?", default=None)
@@ -159,7 +171,17 @@ def _run(args: argparse.Namespace) -> int:
         cam_folder = (args.cam_dir or (Path(args.out).parent if args.out else Path.cwd())) if args.cam else None
         where = profile or get_profile("quick")  # `profile` (if given) also refuses runs of another profile
         default = paths(where).runs / seed_group(where.train.seeds[0])
-        return command(args.files, args.runs or [default], profile, args.out, cam_folder)
+        return command(args.files, args.runs or [default], profile, args.out, cam_folder, args.output_format)
+    elif args.command == "export":
+        from asclib.config import PROJECT_ROOT, paths
+        from asclib.export import command
+        from asclib.train import seed_group
+
+        if not args.onnx:
+            raise ValueError("export: name the format to write: --onnx")
+        where = get_profile(args.profile)
+        command(args.runs or [paths(where).runs / seed_group(where.train.seeds[0])],
+                args.out or PROJECT_ROOT / "exports" / where.name)
     elif args.command == "index":
         from asclib.data import load_index
 

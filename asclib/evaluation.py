@@ -4,8 +4,8 @@ in `results/<profile>/predictions/`, read back, and their accuracy per device (n
 A run's predictions are one row per evaluation clip: filename, device, the true label, then one
 probability per class (`predict`). `run_predictions` computes them once per run and keeps them in
 the run folder (`PREDICTIONS`), where the ensembles and the two-stage fusion read them
-(`tables.load_models`, `seed_predictions`); `save_predictions` writes the copies notebooks 04-06
-show readers.
+(`tables.load_models`, `seed_predictions`), and logs the run's accuracy by device for TensorBoard
+(`curves`); `save_predictions` writes the copies notebooks 04-06 show readers.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asclib import architectures, features, train
+from asclib import architectures, curves, features, train
 from asclib.config import Profile, paths
 from asclib.files import atomic_path
 from asclib.metrics import accuracy_by_device
@@ -78,6 +78,7 @@ def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd
     with train.torch_threads(train.TRAIN_THREADS):
         predictions = predict(run.model, evaluation, run.n_classes, profile)
     _write(predictions, path)
+    curves.log_accuracy(run.folder, accuracy(predictions), len(run.history))
     return predictions
 
 

@@ -43,6 +43,11 @@ from asclib.config import Profile, config_hash
 from asclib.data import COARSE_CLASSES, READ_ERRORS, SCENES, AudioError, AudioFormatWarning, load_audio
 
 COLUMNS = ["file", "scene", "scene probability", "coarse", "coarse probability", *SCENES]  # of the table
+# The DCASE submission format (Task 1, the baselines' `--evaluate` output): tab-separated, the
+# file, the decided scene, one probability per scene in the DCASE 2020 order (SCENES), and here
+# the coarse class of the two-stage system after them
+DCASE_COLUMNS = ["filename", "scene_label", *SCENES, "coarse_label"]
+FORMATS = ("table", "dcase")
 
 
 @dataclass
@@ -102,7 +107,8 @@ def _check_profile(run: TrainedRun, expected: Profile, sections: tuple[str, ...]
                                     f"expected the {expected.name} profile's")
 
 
-def _load(folder: Path) -> TrainedRun:
+def load_run(folder: Path) -> TrainedRun:
+    """A run folder's network, loaded from its checkpoint with the profile it was trained with."""
     path = folder / train.CHECKPOINT
     state = train.read_checkpoint(path)
     profile = stored_profile(state, path)
@@ -130,13 +136,13 @@ def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
             raise FileNotFoundError(f"{location}: neither a run folder (holding {train.CHECKPOINT}) nor a folder of runs")
     runs = []
     for folder in dict.fromkeys(named):
-        run = _load(folder)
+        run = load_run(folder)
         if not run.finished:
             raise train.CheckpointError(f"{folder} has trained {run.epochs} of its "
                                         f"{architectures.epochs(run.name, run.profile)} epochs: finish it or leave it out")
         runs.append(run)
     for folder in dict.fromkeys(f for f in scanned if f not in named):
-        run = _load(folder)
+        run = load_run(folder)
         if run.finished:
             runs.append(run)
         else:
@@ -228,6 +234,13 @@ def classify(files, runs: list[TrainedRun]) -> Prediction:
     return Prediction(table, p10, p3, failures)
 
 
+def dcase_submission(table: pd.DataFrame) -> pd.DataFrame:
+    """`classify`'s table in the DCASE submission format (`DCASE_COLUMNS`): the file as given,
+    the two-stage decision and probabilities, and the 3-class ensemble's coarse class."""
+    return pd.DataFrame({"filename": table["file"], "scene_label": table["scene"],
+                         **{scene: table[scene] for scene in SCENES}, "coarse_label": table["coarse"]})[DCASE_COLUMNS]
+
+
 def _table(rows: dict[str, np.ndarray], classes) -> pd.DataFrame:
     """A filename-indexed probability table (`fusion`'s form) of one run."""
     return pd.DataFrame.from_dict(rows, orient="index", columns=list(classes), dtype=float).rename_axis("filename")
@@ -271,13 +284,20 @@ def _unused(path: Path, taken: list[Path]) -> Path:
 
 
 def command(files, locations, profile: Profile | None = None, out: str | Path | None = None,
-            cam_folder: str | Path | None = None) -> int:
-    """`python -m asclib predict`: print the table, write it to `out` (CSV) and the CAM figures
-    to `cam_folder` when given; conversions and skipped runs are noted on stderr, each
-    unreadable recording reported there. Exit status 1 when a recording failed, else 0."""
+            cam_folder: str | Path | None = None, output_format: str = "table") -> int:
+    """`python -m asclib predict`: print the table, write it to `out` and the CAM figures to
+    `cam_folder` when given; `output_format` "table" writes `out` as CSV (`COLUMNS`), "dcase" as
+    the DCASE submission file (tab-separated, `dcase_submission`). Conversions and skipped runs
+    are noted on stderr, each unreadable recording reported there. Exit status 1 when a
+    recording failed, else 0."""
     import sys
 
     from asclib.files import atomic_path
+
+    if output_format not in FORMATS:
+        raise ValueError(f"output format {output_format!r} (--format): expected one of {FORMATS}")
+    if output_format == "dcase" and out is None:
+        raise ValueError("--format dcase writes the submission file named by --out: give --out FILE.tsv")
 
     with warnings.catch_warnings():
         for category in (AudioFormatWarning, RunSkippedWarning):
@@ -292,8 +312,9 @@ def command(files, locations, profile: Profile | None = None, out: str | Path | 
     if len(prediction.table):
         print(prediction.table.to_string(index=False, float_format=lambda value: f"{value:.3f}"))
     if out is not None:
+        written = dcase_submission(prediction.table) if output_format == "dcase" else prediction.table
         with atomic_path(out) as temporary:
-            prediction.table.to_csv(temporary, index=False, float_format="%.6f")
+            written.to_csv(temporary, index=False, float_format="%.6f", sep="\t" if output_format == "dcase" else ",")
     if cam_folder is not None:
         save_cams(prediction, runs, cam_folder)
     return 1 if prediction.failures else 0

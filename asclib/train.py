@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import architectures, augment, batches, distributed, features, kernels, models
+from asclib import architectures, augment, batches, curves, distributed, features, kernels, models
 from asclib.config import Profile, config_hash, cycle_ends, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path, code_tree
@@ -428,6 +428,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: in
     last = epochs if stop_after is None else min(epochs, done + stop_after)
     bar = tqdm(total=(last - done) * steps, desc=f"{name} {n_classes} classes", unit="step",
                disable=not progress or ctx.rank > 0)
+    logged = curves.TrainingCurves(folder, done * steps) if ctx.rank == 0 and last > done else None
     with torch_threads(TRAIN_THREADS), _clear_out_of_memory(name, n_classes, profile, share):
         for epoch in range(done, last):
             network.train()
@@ -450,8 +451,11 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: in
             if ctx.rank == 0:
                 _save(folder, trained, optimizer, order, rng, history, epoch + 1, seconds,
                       _metadata(name, n_classes, profile), profile)
+                logged.epoch(history[-steps:])
             ctx.barrier()  # no process goes on (or resumes) before the checkpoint is complete
     bar.close()
+    if logged is not None:
+        logged.close()
     if trained is not model:
         model.load_state_dict(trained.state_dict())
     model.eval()

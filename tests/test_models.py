@@ -17,6 +17,12 @@ PAPER_COUNTS = {("resnet", 10): 12_966_444, ("resnet", 3): 3_240_732, ("fcnn", 1
                 ("fcnn", 3): 11_776_192, ("fsfcnn", 10): 16_531_913}
 
 
+def test_the_code_counts_the_library_shows_are_the_reference_counts():
+    from asclib import paper
+
+    assert paper.CODE_PARAMETERS == PAPER_COUNTS  # the complexity table's reference column (asclib.complexity)
+
+
 @pytest.mark.parametrize("name, classes", PAPER_COUNTS)
 def test_paper_parameter_counts_equal_the_reference(name, classes):
     assert models.count_parameters(architectures.build(name, classes, PAPER)) == PAPER_COUNTS[(name, classes)]

@@ -165,6 +165,24 @@ def test_the_command_line_prints_writes_csv_and_exits_1_on_a_bad_file(runs, reco
     assert main(["predict", str(recordings["long"]), "--runs", str(runs)]) == 0
 
 
+def test_the_dcase_submission_file_has_the_columns_and_order_the_dcase_evaluation_reads(runs, recordings, tmp_path,
+                                                                                       capsys):
+    out = tmp_path / "submission.tsv"
+    files = [str(recordings["long"]), str(recordings["stereo"])]
+    assert main(["predict", *files, "--runs", str(runs), "--out", str(out), "--format", "dcase"]) == 0
+    submission = pd.read_csv(out, sep="\t")
+    # DCASE 2020 Task 1a: filename, scene_label, then the ten scenes in this (alphabetical) order
+    dcase_2020 = ["airport", "bus", "metro", "metro_station", "park", "public_square", "shopping_mall",
+                  "street_pedestrian", "street_traffic", "tram"]
+    assert list(submission.columns) == ["filename", "scene_label", *dcase_2020, "coarse_label"]
+    assert list(submission["filename"]) == files
+    assert (submission["scene_label"] == submission[dcase_2020].idxmax(axis=1)).all()
+    assert np.allclose(submission[dcase_2020].sum(axis=1), 1, atol=1e-5)
+    assert set(submission["coarse_label"]) <= {"indoor", "outdoor", "transportation"}
+    assert main(["predict", *files, "--runs", str(runs), "--format", "dcase"]) != 0
+    assert "--format dcase writes the submission file named by --out" in capsys.readouterr().err
+
+
 def test_cam_figures_are_written_one_per_file_beside_the_table(runs, recordings, tmp_path):
     twin = tmp_path / "elsewhere" / recordings["long"].name  # same name, another folder
     twin.parent.mkdir()
