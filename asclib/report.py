@@ -57,8 +57,13 @@ def markdown_table(table: pd.DataFrame) -> str:
 
 
 def _cell(value) -> str:
+    """A table cell: NaN (not reported) as a dash, a float to 3 decimals at most, every digit
+    of a whole number kept (a parameter count)."""
     if isinstance(value, float):
-        return "–" if value != value else f"{round(value, 3):g}"  # NaN: not reported
+        if value != value:
+            return "–"
+        value = round(value, 3)
+        return str(int(value)) if value.is_integer() else str(value)
     return str(value)
 
 

@@ -18,6 +18,8 @@ from asclib import synth
 from asclib.config import PROJECT_ROOT, CorpusConfig, get_profile
 from asclib.data import parse_filename, read_split
 
+pytest_plugins = ["skip_summary"]  # a closing list of the skipped tests and why (tests/skip_summary.py)
+
 SHARED = Path(os.environ.get("ASC_SHARED_DIR", PROJECT_ROOT.parent / "shared"))
 RELEASED = SHARED / "reference" / "hu2021-released"
 REAL_CLIPS = SHARED / "real-clips" / "tau2020-mobile-dev"

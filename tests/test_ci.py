@@ -33,3 +33,24 @@ def test_missing_shared_material_fails_under_asc_require_shared(monkeypatch, tmp
         _need(absent)
     assert str(absent) in str(failure.value)
     assert _need(tmp_path) == tmp_path  # present: returned, neither skipped nor failed
+
+
+def test_a_run_without_the_reference_material_ends_by_saying_what_it_skipped_and_why(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "test_example.py").write_text(
+        "import pytest\n"
+        "def test_real_clips():\n    pytest.skip('reference material not found at /nowhere (set ASC_SHARED_DIR)')\n"
+        "def test_released_scores():\n    pytest.skip('reference material not found at /nowhere (set ASC_SHARED_DIR)')\n"
+        "def test_sox():\n    pytest.skip('the sox binary is not installed')\n"
+        "def test_runs():\n    pass\n")
+    tests = Path(__file__).parent
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "skip_summary", "-p", "no:cacheprovider", str(tmp_path)],
+                          capture_output=True, text=True, cwd=tmp_path, env={"PYTHONPATH": str(tests), "PATH": ""})
+    lines = done.stdout.splitlines()
+    assert "3 tests skipped: what this run did not test" in done.stdout, done.stdout
+    assert "SKIPPED 2: reference material not found at /nowhere (set ASC_SHARED_DIR)" in lines
+    assert "SKIPPED 1: the sox binary is not installed" in lines
+    assert "1 passed, 3 skipped" in lines[-1]  # pytest's own closing line still closes the run
