@@ -164,24 +164,20 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "predict":
         from pathlib import Path
 
-        from asclib.config import paths
         from asclib.predict import command
-        from asclib.train import seed_group
 
         cam_folder = (args.cam_dir or (Path(args.out).parent if args.out else Path.cwd())) if args.cam else None
         where = profile or get_profile("quick")  # `profile` (if given) also refuses runs of another profile
-        default = paths(where).runs / seed_group(where.train.seeds[0])
-        return command(args.files, args.runs or [default], profile, args.out, cam_folder, args.output_format)
+        return command(args.files, args.runs or [_first_seed_runs(where)], profile, args.out, cam_folder,
+                       args.output_format)
     elif args.command == "export":
-        from asclib.config import PROJECT_ROOT, paths
+        from asclib.config import PROJECT_ROOT
         from asclib.export import command
-        from asclib.train import seed_group
 
         if not args.onnx:
             raise ValueError("export: name the format to write: --onnx")
         where = get_profile(args.profile)
-        command(args.runs or [paths(where).runs / seed_group(where.train.seeds[0])],
-                args.out or PROJECT_ROOT / "exports" / where.name)
+        command(args.runs or [_first_seed_runs(where)], args.out or PROJECT_ROOT / "exports" / where.name)
     elif args.command == "index":
         from asclib.data import load_index
 
@@ -189,6 +185,15 @@ def _run(args: argparse.Namespace) -> int:
         print(index.pivot_table(index="device", columns="split", values="filename",
                                 aggfunc="count", observed=False).to_string())
     return 0
+
+
+def _first_seed_runs(profile):
+    """The default runs of `predict` and `export`: runs/<profile>/seed-<first training seed>, the
+    models of notebooks 04-06 under one seed."""
+    from asclib.config import paths
+    from asclib.train import seed_group
+
+    return paths(profile).runs / seed_group(profile.train.seeds[0])
 
 
 def _assignments(items: list[str], option: str = "--set") -> dict:

@@ -24,7 +24,7 @@ import torch
 
 from asclib import features, train
 from asclib.files import atomic_path
-from asclib.predict import TrainedRun, load_run
+from asclib.predict import TrainedRun, load_run, run_folders
 
 INPUT, OUTPUT = "features", "logits"
 
@@ -60,24 +60,11 @@ def onnx_scores(path: str | Path, inputs: np.ndarray) -> np.ndarray:
     return session.run([OUTPUT], {INPUT: np.ascontiguousarray(inputs, dtype=np.float32)})[0]
 
 
-def run_folders(locations) -> list[Path]:
-    """The run folders of `locations`: run folders themselves or folders of run folders."""
-    found = []
-    for location in map(Path, locations):
-        if (location / train.CHECKPOINT).is_file():
-            found.append(location)
-        elif location.is_dir() and any((f / train.CHECKPOINT).is_file() for f in location.iterdir()):
-            found.extend(sorted(f for f in location.iterdir() if (f / train.CHECKPOINT).is_file()))
-        else:
-            raise FileNotFoundError(f"{location}: neither a run folder (holding {train.CHECKPOINT}) nor a folder of "
-                                    "runs; train first (python -m asclib train) or name run folders")
-    return list(dict.fromkeys(found))
-
-
 def command(locations, out: str | Path) -> list[Path]:
     """`python -m asclib export --onnx`: export every finished run of `locations` to `out`;
     an unfinished run is refused before anything is written."""
-    runs = [load_run(folder) for folder in run_folders(locations)]
+    named, scanned = run_folders(locations)
+    runs = [load_run(folder) for folder in dict.fromkeys(named + scanned)]
     unfinished = [f"{run.folder} ({run.epochs} epochs trained)" for run in runs if not run.finished]
     if unfinished:
         raise ValueError(f"unfinished runs cannot be exported: {', '.join(unfinished)}; finish them or leave them out")

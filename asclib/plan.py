@@ -146,7 +146,7 @@ def _augment_seconds(method: str, clips: list[Path], profile: Profile, folder: P
         if chosen.log_mel is not None:
             chosen.log_mel(audio, context)
 
-    return _best(one_clip) / (profile.augment.substitute_copies if chosen.substitutes else 1)
+    return _best(one_clip) / _clips_per_source(method, profile)
 
 
 def _trainings(profile: Profile) -> list[tuple[str, int, Profile]]:
@@ -299,9 +299,15 @@ def _sources(train_clips: pd.Series, profile: Profile) -> dict[str, int]:
     some), or `substitute_copies` per clip for a substituting method."""
     from asclib import augment
 
-    return {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum())
-            * (profile.augment.substitute_copies if chosen.substitutes else 1)
+    return {method: int(train_clips["a"] if chosen.device_a_only else train_clips.sum()) * _clips_per_source(method, profile)
             for method, chosen in augment.METHODS.items() if chosen.kind == "offline"}
+
+
+def _clips_per_source(method: str, profile: Profile) -> int:
+    """Clips an offline method makes of one training clip: `substitute_copies` for a substituting one, else one."""
+    from asclib import augment
+
+    return profile.augment.substitute_copies if augment.METHODS[method].substitutes else 1
 
 
 def run_list(profile: Profile, train_clips: pd.Series, sources: dict, with_ablation: bool = True) -> pd.DataFrame:

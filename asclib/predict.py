@@ -118,10 +118,9 @@ def load_run(folder: Path) -> TrainedRun:
     return TrainedRun(folder, name, n_classes, profile, model.eval(), state["epoch"])
 
 
-def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
-    """The finished runs to predict with, from run folders and folders of runs (module
-    docstring), ordered 10 classes first, then ResNet, FCNN, fsFCNN, then by folder. `profile`
-    (optional) refuses runs of any other profile."""
+def run_folders(locations) -> tuple[list[Path], list[Path]]:
+    """The run folders of `locations` (run folders themselves, or folders of run folders): those
+    named directly and those found inside the others, each in order (`find_runs`, `export`)."""
     named, scanned = [], []
     for location in map(Path, locations):
         if (location / train.CHECKPOINT).is_file():
@@ -134,6 +133,14 @@ def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
             scanned.extend(folders)
         else:
             raise FileNotFoundError(f"{location}: neither a run folder (holding {train.CHECKPOINT}) nor a folder of runs")
+    return named, scanned
+
+
+def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
+    """The finished runs to predict with, from run folders and folders of runs (module
+    docstring), ordered 10 classes first, then ResNet, FCNN, fsFCNN, then by folder. `profile`
+    (optional) refuses runs of any other profile."""
+    named, scanned = run_folders(locations)
     runs = []
     for folder in dict.fromkeys(named):
         run = load_run(folder)

@@ -31,7 +31,7 @@ def onnx_probabilities(path, inputs: np.ndarray) -> np.ndarray:
 
 
 def test_every_run_is_exported_with_what_its_input_needs(runs, exported):  # noqa: F811
-    folders = export.run_folders([runs])
+    folders = predict.run_folders([runs])[1]
     assert sorted(p.name for p in exported.glob("*.onnx")) == sorted(f"{f.name}.onnx" for f in folders)
     run = predict.load_run(folders[0])
     description = json.loads((exported / f"{folders[0].name}.json").read_text())
@@ -41,7 +41,7 @@ def test_every_run_is_exported_with_what_its_input_needs(runs, exported):  # noq
 
 
 def test_onnxruntime_gives_pytorchs_scores_on_synthetic_inputs(runs, exported):  # noqa: F811
-    for folder in export.run_folders([runs]):
+    for folder in predict.run_folders([runs])[1]:
         run = predict.load_run(folder)
         shape = (5, 3, run.profile.features.n_mels, features.input_frames(run.profile))
         inputs = np.random.default_rng(0).uniform(size=shape).astype(np.float32)
@@ -49,7 +49,7 @@ def test_onnxruntime_gives_pytorchs_scores_on_synthetic_inputs(runs, exported): 
 
 
 def test_onnxruntime_gives_pytorchs_scores_on_real_clips_read_by_the_feature_code(runs, exported, real_clips):  # noqa: F811
-    for folder in export.run_folders([runs]):
+    for folder in predict.run_folders([runs])[1]:
         run = predict.load_run(folder)
         inputs = np.stack([features.extract(data.load_audio(clip, run.profile), run.profile) for clip in real_clips])
         assert np.abs(onnx_probabilities(exported / f"{folder.name}.onnx", inputs) - torch_scores(run, inputs)).max() < 1e-4
@@ -58,5 +58,7 @@ def test_onnxruntime_gives_pytorchs_scores_on_real_clips_read_by_the_feature_cod
 def test_export_needs_a_format_and_refuses_what_is_not_a_run(tmp_path, capsys):
     assert main(["export", "--runs", str(tmp_path)]) == 2
     assert "--onnx" in capsys.readouterr().err
-    assert main(["export", "--onnx", "--runs", str(tmp_path)]) == 2
+    assert main(["export", "--onnx", "--runs", str(tmp_path / "absent")]) == 2
     assert "neither a run folder" in capsys.readouterr().err
+    assert main(["export", "--onnx", "--runs", str(tmp_path)]) == 2
+    assert "no run folders in it" in capsys.readouterr().err
