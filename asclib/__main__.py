@@ -124,7 +124,8 @@ def _launch(args: argparse.Namespace, profile, data_dir, only=()):
 def _run(args: argparse.Namespace) -> int:
     import os
 
-    from asclib.config import get_profile, reduce_training
+    from asclib.config import reduce_training
+    from asclib.profiles import get_profile
 
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and args.command != "train":
         raise ValueError(f"only `train` runs under torchrun (several processes), not `{args.command}`")

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from asclib import architectures, augment, evaluation, metrics, train
+from asclib import architectures, augment, evaluation, metrics, profiles, train
 from asclib.config import Profile
 from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
 
@@ -52,7 +52,7 @@ HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that 
 
 def budget(profile: Profile) -> Profile:
     """The profile with the ablation's ResNet width and epochs: what every row is trained with."""
-    return architectures.resized(profile, {("resnet", 10): profile.ablation.resnet_width},
+    return profiles.resized(profile, {("resnet", 10): profile.ablation.resnet_width},
                                  {"resnet": profile.ablation.epochs})
 
 

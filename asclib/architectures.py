@@ -2,31 +2,32 @@
 
 An `Architecture` says everything the rest of asclib needs to know about a model: how to build
 it, its width and epochs in each profile, its augmentations (a recipe of method names from
-`augment.METHODS`), its weight decay and Keras decay, which class activation map suits it, which notebook trains
-it, and the stable number that seeds its runs' random streams. The trainer (`train`), CAM
-(`cam`), the tables (`tables`), the planner (`plan`), `predict` and the benchmarks read these
-entries; none of them tests a model's name.
+`augment.METHODS`), its weight decay and Keras decay, which class activation map suits it, which
+notebook trains it, whether the paper's Tables 1 and 2 include it, and the stable number that
+seeds its runs' random streams. The trainer (`train`), CAM (`cam`), the tables (`tables`), the
+planner (`plan`), `predict` and the benchmarks read these entries; none of them tests a model's
+name.
 
 Adding a fourth architecture takes its builder (a module class called as
 `model_class(n_classes, width, n_mels)`, following `models.FCNN`'s `body`/`head` layout for
 Grad-CAM), one `register(Architecture(...))` here and its notebook
-(`tests/test_architectures.py` does it with a tiny made-up network).
+(`tests/test_architectures.py` does it with a tiny made-up network). It retrains nothing
+else: a run's key hashes only its own network's code and entry (`network_code`) and sizes
+(`config.Profile.size_key`), and it joins the paper's tables only with `in_paper_tables=True`.
 
-A profile holds the resolved sizes (`config.ModelConfig.widths`, `config.TrainConfig.epochs`):
-`get_profile` fills them in from the entries (`resolved`), `resized` changes one architecture's
-(the ablation's budget, a smoke run's epochs), and a run's key hashes only its own sizes
-(`size_key`), so that a new entry never retrains the others' runs.
+The entries' widths and epochs are written into a profile once, by `profiles.get_profile`.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 from dataclasses import dataclass
 
 from torch import nn
 
 from asclib import augment, models
 from asclib.config import Profile, config_hash
+from asclib.files import definitions_tree
 
 CLASS_COUNTS = (10, 3)  # the paper's two classifiers: ten scenes, three coarse classes
 CAM_METHODS = ("cam", "gradcam")
@@ -48,7 +49,8 @@ class Architecture:
     keras_decay: bool  # whether its learning rate is divided by (1 + profile.train.keras_decay * step)
     cam: str  # the class activation map `cam.maps` draws for it by default
     notebook: str  # the notebook that trains it (without .ipynb)
-    tiny_width: object  # a width that trains in milliseconds, for tests and checks (`tiny`)
+    tiny_width: object  # a width that trains in milliseconds, for tests and checks (`profiles.tiny`)
+    in_paper_tables: bool = False  # whether Tables 1 and 2 (its rows, the ensembles, the two-stage systems) include it
 
 
 REGISTRY: dict[str, Architecture] = {}
@@ -84,75 +86,30 @@ def of_model(model: nn.Module) -> Architecture:
     return next(entry for entry in matches if all(issubclass(entry.model_class, other.model_class) for other in matches))
 
 
-def notebook_runs() -> tuple[tuple[str, int], ...]:
-    """(name, class count) of every run of the model notebooks, in registry order (slowest first)."""
-    return tuple((entry.name, n) for entry in REGISTRY.values() for n in entry.trained_for)
+def network_code(name: str) -> str:
+    """A hash of the code that builds and initialises network `name`: its class and what it
+    uses in its module (`files.definitions_tree`), `models.initialise`, this module's `build`,
+    and the entry's fields that change training. Part of its runs' keys (`train.run_folder`):
+    a new or changed network leaves the other networks' runs current."""
+    import ast
 
-
-def width(name: str, n_classes: int, profile: Profile):
-    """The width argument of `name` with `n_classes` classes in `profile`: the profile's own
-    (`config.ModelConfig.widths`) or else the entry's for the profile's name."""
-    for entry_name, classes, value in profile.models.widths:
-        if (entry_name, classes) == (name, n_classes):
-            return value
     entry = get(name)
-    if n_classes not in entry.widths.get(profile.name, {}):
-        raise ValueError(f"no width of a {n_classes}-class {name} in the {profile.name} profile: its entry has "
-                         f"{ {p: tuple(w) for p, w in entry.widths.items()} }")
-    return entry.widths[profile.name][n_classes]
+    source = inspect.getsourcefile(entry.model_class)
+    try:
+        network = definitions_tree(source, [entry.model_class.__name__])
+    except ValueError:  # a class defined inside a function (a test's made-up network)
+        network = ast.parse(inspect.cleandoc("\n" + inspect.getsource(entry.model_class)))
+    fields = {"class": entry.model_class.__name__, "seed_id": entry.seed_id, "augmentations": entry.augmentations,
+              "weight_decay": entry.weight_decay, "keras_decay": entry.keras_decay}
+    return config_hash([ast.dump(network), ast.dump(definitions_tree(models.__file__, ["initialise"])),
+                        ast.dump(definitions_tree(__file__, ["build"])), fields])
 
 
-def epochs(name: str, profile: Profile) -> int:
-    """How many epochs `name` trains in `profile` (`config.TrainConfig.epochs`, else its entry's)."""
-    found = dict(profile.train.epochs)
-    if name in found:
-        return found[name]
-    entry = get(name)
-    if profile.name not in entry.epochs:
-        raise ValueError(f"no epochs of {name} in the {profile.name} profile: its entry has {entry.epochs}")
-    return entry.epochs[profile.name]
-
-
-def size_key(name: str, n_classes: int, profile: Profile) -> str:
-    """A hash of what sizes one model: its width and the BatchNorm momentum (run keys, checkpoints)."""
-    return config_hash({"width": width(name, n_classes, profile), "bn_momentum": profile.models.bn_momentum})
-
-
-def resolved(profile: Profile) -> Profile:
-    """`profile` with the width and epochs of every registered architecture written in, its own
-    values kept (`config.get_profile` returns resolved profiles)."""
-    widths = {(name, n): value for name, n, value in profile.models.widths}
-    found = dict(profile.train.epochs)
-    for entry in REGISTRY.values():
-        for n, value in entry.widths.get(profile.name, {}).items():
-            widths.setdefault((entry.name, n), value)
-        if profile.name in entry.epochs:
-            found.setdefault(entry.name, entry.epochs[profile.name])
-    return dataclasses.replace(
-        profile, models=dataclasses.replace(profile.models, widths=tuple((*key, value) for key, value in widths.items())),
-        train=dataclasses.replace(profile.train, epochs=tuple(found.items())))
-
-
-def resized(profile: Profile, widths: dict | None = None, epochs: dict | int | None = None) -> Profile:
-    """`profile` (resolved) with other sizes: `widths` maps an architecture's name (both class
-    counts) or a (name, class count) pair to its width; `epochs` maps names to epochs, or is one
-    number for every architecture. Whatever is not named keeps its size."""
-    profile, widths = resolved(profile), widths or {}
-    if isinstance(epochs, int):
-        epochs = {name: epochs for name, _ in profile.train.epochs}
-    epochs = epochs or {}
-    for name in [*(key[0] if isinstance(key, tuple) else key for key in widths), *epochs]:
-        get(name)  # an unknown name is refused, not ignored
-    sized = tuple((name, n, widths.get((name, n), widths.get(name, value))) for name, n, value in profile.models.widths)
-    trained = tuple((name, epochs.get(name, value)) for name, value in profile.train.epochs)
-    return dataclasses.replace(profile, models=dataclasses.replace(profile.models, widths=sized),
-                               train=dataclasses.replace(profile.train, epochs=trained))
-
-
-def tiny(profile: Profile, epochs: int = 2) -> Profile:
-    """`profile` with every architecture at its `tiny_width` and trained `epochs` epochs: runs of
-    a few milliseconds for tests (tests/test_train.py) and checks (benchmarks/ddp_check.py)."""
-    return resized(profile, {entry.name: entry.tiny_width for entry in REGISTRY.values()}, epochs)
+def notebook_runs(in_paper_tables: bool = False) -> tuple[tuple[str, int], ...]:
+    """(name, class count) of every run of the model notebooks, in registry order (slowest first);
+    with `in_paper_tables`, only those of the networks that Tables 1 and 2 include."""
+    return tuple((entry.name, n) for entry in REGISTRY.values() for n in entry.trained_for
+                 if entry.in_paper_tables or not in_paper_tables)
 
 
 def build(name: str, n_classes: int, profile: Profile) -> nn.Module:
@@ -161,7 +118,7 @@ def build(name: str, n_classes: int, profile: Profile) -> nn.Module:
     entry = get(name)
     if n_classes not in CLASS_COUNTS:
         raise ValueError(f"unsupported class count {n_classes}: the paper's classifiers have {CLASS_COUNTS} classes")
-    model = entry.model_class(n_classes, width(name, n_classes, profile), profile.features.n_mels)
+    model = entry.model_class(n_classes, profile.width(name, n_classes), profile.features.n_mels)
     models.initialise(model, profile.models.bn_momentum)
     return model
 
@@ -178,18 +135,18 @@ register(Architecture(
     name="resnet", title="ResNet", model_class=models.ResNet, seed_id=0,
     widths={"quick": {10: 4, 3: 2}, "paper": {10: 48, 3: 24}}, epochs={"quick": 14, "paper": 126},
     trained_for=(10, 3), augmentations=("mixup", "random_crop", *PAPER_OFFLINE), weight_decay=2e-3, keras_decay=True, cam="cam", notebook="04_resnet",
-    tiny_width=2))
+    tiny_width=2, in_paper_tables=True))
 register(Architecture(
     name="fcnn", title="FCNN", model_class=models.FCNN, seed_id=1,
     widths={"quick": {10: (4, 8, 16), 3: (4, 8, 16)}, "paper": {10: (48, 96, 192), 3: (48, 96, 192)}},
     epochs={"quick": 14, "paper": 254},
     trained_for=(10, 3), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
     weight_decay=0.0, keras_decay=True, cam="gradcam", notebook="05_fcnn",
-    tiny_width=(2, 2, 4)))
+    tiny_width=(2, 2, 4), in_paper_tables=True))
 register(Architecture(
     name="fsfcnn", title="fsFCNN", model_class=models.FsFCNN, seed_id=2,
     widths={"quick": {10: (4, 8, 32, 48), 3: (4, 8, 32, 48)}, "paper": {10: (48, 96, 512, 768), 3: (48, 96, 512, 768)}},
     epochs={"quick": 14, "paper": 254},
     trained_for=(10,), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
     weight_decay=0.0, keras_decay=False, cam="gradcam", notebook="06_fsfcnn",
-    tiny_width=(2, 2, 4, 4)))
+    tiny_width=(2, 2, 4, 4), in_paper_tables=True))

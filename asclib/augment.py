@@ -378,6 +378,8 @@ def generate_offline(index: pd.DataFrame, profile: Profile, method: str, seed: i
                 "augment": config_hash(profile.augment),
                 "sources": config_hash(sorted(sources["filename"])), "kernels": kernels.settings(),
                 "code": _code_hash(method)}
+    if METHODS[method].log_mel is not None:  # its carried log-mels belong to one feature configuration and code
+        settings["log_mels"] = features.cache_folder(profile).name
     if folder_is_current(out_dir, settings, MANIFEST, "asclib.augment"):
         return out_dir
     context = _context(index, profile, method, seed)

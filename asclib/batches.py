@@ -168,16 +168,16 @@ def host_batch(log_mels, labels: np.ndarray, draws: StepDraws, share: slice, n_c
     read from `log_mels` (anything indexed by clip positions: an array or
     `features.LogMelRows`), and their labels and draws. Freq-MixStyle's partners are those of
     the share (the order of its clips' keys): each process mixes statistics within its share."""
-    clips = np.concatenate([draws.first[share], draws.second[share]])
-    rows = clips
-    if draws.rows is not None:
+    def of_share(drawn: np.ndarray) -> np.ndarray:  # a step's draws, first halves then second, kept for the share
         size = len(draws.first)
-        rows = np.concatenate([draws.rows[:size][share], draws.rows[size:][share]])
+        return np.concatenate([drawn[:size][share], drawn[size:][share]])
+
+    clips = np.concatenate([draws.first[share], draws.second[share]])
+    rows = clips if draws.rows is None else of_share(draws.rows)
     masks = None if draws.masks is None else draws.masks[:, share].reshape(-1, *draws.masks.shape[2:])
     mixstyle = [None, None]
     if draws.mixstyle is not None:
-        size = len(draws.first)
-        mixstyle_weights, keys = (np.concatenate([part[:size][share], part[size:][share]]) for part in draws.mixstyle)
+        mixstyle_weights, keys = (of_share(part) for part in draws.mixstyle)
         mixstyle = [mixstyle_weights, np.argsort(keys, kind="stable")]
     parts = [log_mels[rows], np.eye(n_classes, dtype=np.float32)[labels[clips]], masks,
              draws.crops[:, share].reshape(-1), draws.weights[share], *mixstyle]

@@ -168,7 +168,7 @@ def _grid_steps(model: nn.Module, layer: str | None) -> list[tuple]:
     for _, module in chain:
         if isinstance(module, models.SameConv):
             steps.append(tuple(zip(module.kernel_size, module.stride, ("same", "same"))))
-        elif isinstance(module, models._SamePool):
+        elif isinstance(module, models.SamePool):
             steps.append(tuple(zip((3, 3), module.stride, ("same", "same"))))
         elif isinstance(module, (nn.Conv2d, nn.MaxPool2d)):
             steps.append(tuple(zip(*(_pair(v) for v in (module.kernel_size, module.stride, module.padding)))))
@@ -194,7 +194,7 @@ def _interpolation(size: int, cells: int, steps: list[tuple]) -> np.ndarray:
     two nearest cell centres (takes the outermost cell's value beyond them)."""
     scale, offset, walked = 1.0, 0.0, size
     for kernel, stride, padding in steps:
-        before = models._same_padding(walked, kernel, stride)[0] if padding == "same" else padding
+        before = models.same_padding(walked, kernel, stride)[0] if padding == "same" else padding
         offset += scale * ((kernel - 1) / 2 - before)
         scale *= stride
         walked = math.ceil(walked / stride) if padding == "same" else (walked + 2 * padding - kernel) // stride + 1

@@ -21,7 +21,8 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from asclib import architectures, features, models, paper
-from asclib.config import Profile, get_profile
+from asclib.config import Profile
+from asclib.profiles import get_profile
 
 CLIP_SECONDS = 10.0  # a DCASE clip
 BYTES = {"float32": 4, "float16": 2, "int8": 1}

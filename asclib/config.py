@@ -1,12 +1,14 @@
 """Profiles and paths: the one place that says how big everything is and where it lives.
 
-A profile (`quick` or `paper`) is a frozen `Profile` made of small frozen sections. A profile
-changes sizes only, never the structure of the method (docs/spec.md). A name is resolved once,
-at each entry point: a notebook's setup cell (`get_profile(profile)` on its `parameters` cell),
-the command line (`asclib.__main__`), `report.reproduce`; from there a `Profile` is passed
-down, and every library function takes a `Profile`, never a name, so a modified Profile
-(`dataclasses.replace`, `architectures.resized`) reaches every function that uses it. Only
-`paths` also takes a name: where things live depends on the name alone.
+The ground floor of asclib: it imports nothing of it (docs/library.md, "Layers"). A profile
+(`quick` or `paper`) is a frozen `Profile` made of small frozen sections. A profile changes
+sizes only, never the structure of the method (docs/spec.md). `PROFILES` holds the recipes as
+written; the sizes of the registered networks and a smoke run's reductions are filled in once,
+above this module, by `asclib.profiles.get_profile`, at each entry point: a notebook's setup
+cell, the command line (`asclib.__main__`), `report.reproduce`. From there a `Profile` is
+passed down, and every library function takes a `Profile`, never a name, so a modified Profile
+(`dataclasses.replace`, `profiles.resized`) reaches every function that uses it. Only `paths`
+also takes a name: where things live depends on the name alone.
 
 Paths are derived in `paths()` from the repository root, and each can be overridden by an
 environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC_RUNS_DIR`,
@@ -15,8 +17,8 @@ environment variable (`ASC_DATA_DIR`, `ASC_AUGMENTED_DIR`, `ASC_CACHE_DIR`, `ASC
 
 A smoke run shortens every training and nothing else (`reduce_training`; `python -m asclib
 reproduce --epochs 2 --steps-per-epoch 1 --batch-size 2`): the reductions travel in the
-environment variable `ASC_TRAINING_OVERRIDES`, which `get_profile` applies in every process
-(notebook kernels, training workers), and `paths()` then puts the runs and results under
+environment variable `ASC_TRAINING_OVERRIDES`, which `profiles.get_profile` applies in every
+process (notebook kernels, training workers), and `paths()` then puts the runs and results under
 `<profile>-smoke/`, apart from the recipe's.
 """
 
@@ -113,8 +115,8 @@ class AugmentConfig:
 @dataclass(frozen=True)
 class ModelConfig:
     """Sizes of the networks (docs/spec.md section 4). `widths` holds (architecture, class count, width)
-    for every registered architecture: `get_profile` fills it in from the registry
-    (`architectures.resolved`; `paper`: the reference's exact widths)."""
+    for every registered architecture: `profiles.get_profile` fills it in from the registry
+    (`paper`: the reference's exact widths)."""
 
     widths: tuple = ()
     # Weight of a new batch in BatchNorm's running statistics. Keras's default (0.99 kept, i.e.
@@ -133,7 +135,7 @@ class TrainConfig:
     about twice. Epoch counts end at the bottom of a cosine cycle (2, 6, 14, ..., 126, 254).
     """
 
-    epochs: tuple = ()  # (architecture, epochs) of every registered one (`architectures.resolved`)
+    epochs: tuple = ()  # (architecture, epochs) of every registered one (`profiles.get_profile`)
     steps_per_epoch: int | None = None
     batch_size: int = 32
     lr_max: float = 0.1
@@ -170,8 +172,31 @@ class Profile:
     ablation: AblationConfig
     corpus: CorpusConfig = CorpusConfig()
 
+    def width(self, name: str, n_classes: int):
+        """The width argument of network `name` with `n_classes` classes (`models.widths`)."""
+        for entry, classes, value in self.models.widths:
+            if (entry, classes) == (name, n_classes):
+                return value
+        raise ValueError(f"the {self.name} profile sizes no {n_classes}-class {name}: it has "
+                         f"{sorted({(entry, classes) for entry, classes, _ in self.models.widths})} (a profile from "
+                         "asclib.profiles.get_profile has every registered network)")
 
-_PROFILES = {
+    def epochs(self, name: str) -> int:
+        """How many epochs network `name` trains (`train.epochs`)."""
+        found = dict(self.train.epochs)
+        if name not in found:
+            raise ValueError(f"the {self.name} profile gives no epochs of {name}: it has {found} (a profile from "
+                             "asclib.profiles.get_profile has every registered network)")
+        return found[name]
+
+    def size_key(self, name: str, n_classes: int) -> str:
+        """A hash of what sizes one network: its width and the BatchNorm momentum (run keys,
+        checkpoints); another network's sizes never enter it, so a new one retrains nothing else."""
+        return config_hash({"width": self.width(name, n_classes), "bn_momentum": self.models.bn_momentum})
+
+
+# The recipes as written, without the networks' sizes (`profiles.get_profile` adds them).
+PROFILES = {
     "quick": Profile(
         name="quick",
         audio=AudioConfig(sample_rate=16_000, clip_seconds=4.0, subtype="PCM_16"),
@@ -199,19 +224,6 @@ _PROFILES = {
         ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=48, epochs=126),
     ),
 }
-
-
-def get_profile(name: str | Profile) -> Profile:
-    """Return the frozen config of profile `name` ("quick" or "paper") with the sizes of every
-    registered architecture (`architectures.resolved`), its training shortened by
-    `ASC_TRAINING_OVERRIDES` when that is set (`reduce_training`); a Profile passes through."""
-    from asclib import architectures
-
-    if isinstance(name, Profile):
-        return name
-    if name not in _PROFILES:
-        raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
-    return _shortened(architectures.resolved(_PROFILES[name]), training_overrides())
 
 
 TRAINING_OVERRIDES_VARIABLE = "ASC_TRAINING_OVERRIDES"
@@ -251,9 +263,9 @@ def training_overrides() -> dict:
 
 def _checked(overrides: dict) -> dict:
     """`overrides` if every key is known and every value fits; otherwise a ValueError naming it."""
-    unknown = sorted(set(overrides) - set(_KNOWN_OVERRIDES))
+    unknown = sorted(set(overrides) - set(KNOWN_OVERRIDES))
     if unknown:
-        raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(_KNOWN_OVERRIDES)}")
+        raise ValueError(f"unknown training override(s) {', '.join(unknown)}: expected {', '.join(KNOWN_OVERRIDES)}")
     for key, value in overrides.items():
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"training override {key}={value!r} (--{key.replace('_', '-')}): "
@@ -276,24 +288,7 @@ def cycle_ends(epochs: int) -> list[int]:
     return ends
 
 
-# TrainConfig field <- override key (`training_overrides`); "epochs" replaces every architecture's
-_OVERRIDDEN = (("steps_per_epoch", "steps_per_epoch"), ("batch_size", "batch_size"))
-_KNOWN_OVERRIDES = ("batch_size", "epochs", "seeds", "steps_per_epoch")
-
-
-def _shortened(profile: Profile, overrides: dict) -> Profile:
-    """`profile` (resolved) with the training lengths of `overrides` (`training_overrides`)."""
-    if not overrides:
-        return profile
-    from asclib import architectures
-
-    profile = architectures.resized(profile, epochs=overrides.get("epochs"))
-    recipe = {field: overrides[key] for field, key in _OVERRIDDEN if key in overrides}
-    kept = overrides.get("seeds")  # None keeps every seed
-    return dataclasses.replace(
-        profile, train=dataclasses.replace(profile.train, **recipe, seeds=profile.train.seeds[:kept]),
-        ablation=dataclasses.replace(profile.ablation, epochs=overrides.get("epochs", profile.ablation.epochs),
-                                     seeds=profile.ablation.seeds[:kept]))
+KNOWN_OVERRIDES = ("batch_size", "epochs", "seeds", "steps_per_epoch")
 
 
 @dataclass(frozen=True)
@@ -321,7 +316,9 @@ def paths(profile: str | Profile) -> Paths:
     so that they never replace or mix with the recipe's; data and caches, which do not depend on
     the training, are shared.
     """
-    name = get_profile(profile).name
+    name = profile.name if isinstance(profile, Profile) else profile
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}: expected one of {', '.join(PROFILE_NAMES)}")
     outputs = name + SMOKE_SUFFIX if training_overrides() else name
     return Paths(
         data=_env_path("ASC_DATA_DIR", PROJECT_ROOT / "data" / name / "corpus"),

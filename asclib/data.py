@@ -83,7 +83,8 @@ class BadFilesWarning(UserWarning):
     """`check_dataset(..., skip_bad=True)` found unusable files, which are left out."""
 
 
-def _listing(names) -> str:
+def listing(names) -> str:
+    """Names for an error message: the first few, then how many more (`fusion`, `released` too)."""
     names = list(names)
     shown = ", ".join(str(n) for n in names[:_SHOW])
     return shown + (f", ... ({len(names) - _SHOW} more)" if len(names) > _SHOW else "")
@@ -109,7 +110,7 @@ def parse_filename(filename: str) -> dict:
             "segment": segment, "device": device}
 
 
-def _read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
+def read_table(path: Path, columns: tuple[str, ...], what: str) -> pd.DataFrame:
     """Read a tab-separated csv with a header, strip CRLF and check its columns."""
     if not path.is_file():
         raise DatasetError(f"{what} not found: {path}; {META_ARCHIVE_HINT}")
@@ -133,7 +134,7 @@ def _check_scenes(table: pd.DataFrame, path: Path) -> None:
     if len(unknown):
         raise DatasetError(
             f"{path}: {len(unknown)} row(s) with an unknown scene label "
-            f"({_listing(sorted(set(unknown['scene_label'])))}); expected one of {SCENES}"
+            f"({listing(sorted(set(unknown['scene_label'])))}); expected one of {SCENES}"
         )
 
 
@@ -146,7 +147,7 @@ def read_split(path: str | Path) -> pd.DataFrame:
     """Read one fold-1 split file: filename, scene (where given) and the fields of the name."""
     path = Path(path)
     has_labels = not path.name.endswith("_test.csv")
-    table = _read_table(path, ("filename", "scene_label") if has_labels else ("filename",),
+    table = read_table(path, ("filename", "scene_label") if has_labels else ("filename",),
                         f"split file {path.name}")
     if has_labels:
         _check_scenes(table, path)
@@ -155,29 +156,29 @@ def read_split(path: str | Path) -> pd.DataFrame:
         wrong = table["scene_label"].to_numpy() != fields["scene"].to_numpy()
         if wrong.any():
             raise DatasetError(f"{path}: scene label disagrees with the file name for "
-                               f"{wrong.sum()} row(s): {_listing(table['filename'][wrong])}")
+                               f"{wrong.sum()} row(s): {listing(table['filename'][wrong])}")
         table = table.rename(columns={"scene_label": "scene"})
     fields = fields.drop(columns="scene")
     split = pd.concat([table.reset_index(drop=True), fields], axis=1)
     duplicated = split["filename"][split["filename"].duplicated()]
     if len(duplicated):
-        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {_listing(duplicated)}")
+        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {listing(duplicated)}")
     return split
 
 
 def _read_meta(data_dir: Path) -> pd.DataFrame:
     path = data_dir / META_FILE
-    meta = _read_table(path, ("filename", "scene_label", "identifier", "source_label"), META_FILE)
+    meta = read_table(path, ("filename", "scene_label", "identifier", "source_label"), META_FILE)
     _check_scenes(meta, path)
     fields = _parse_all(meta["filename"])
     for column, field in (("scene_label", "scene"), ("identifier", "location"), ("source_label", "device")):
         wrong = meta[column].to_numpy() != fields[field].to_numpy()
         if wrong.any():
             raise DatasetError(f"{path}: column {column} disagrees with the file name for "
-                               f"{wrong.sum()} row(s): {_listing(meta['filename'][wrong])}")
+                               f"{wrong.sum()} row(s): {listing(meta['filename'][wrong])}")
     duplicated = meta["filename"][meta["filename"].duplicated()]
     if len(duplicated):
-        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {_listing(duplicated)}")
+        raise DatasetError(f"{path}: {len(duplicated)} duplicated file name(s): {listing(duplicated)}")
     return pd.concat([meta[["filename"]], fields], axis=1)
 
 
@@ -199,7 +200,7 @@ def load_index(data_dir: str | Path | None, profile: Profile,
     absent = index["filename"][~index["filename"].isin(on_disk)]
     if len(absent):
         raise DatasetError(f"{data_dir / 'audio'}: {len(absent)} of {len(index)} file(s) listed in "
-                           f"{META_FILE} are missing on disk: {_listing(absent)}")
+                           f"{META_FILE} are missing on disk: {listing(absent)}")
     return index.reset_index(drop=True)
 
 
@@ -223,11 +224,11 @@ def read_layout(data_dir: str | Path) -> pd.DataFrame:
         unknown = split["filename"][~split["filename"].isin(known)]
         if len(unknown):
             raise DatasetError(f"{data_dir / SPLIT_FILES[name]}: {len(unknown)} file(s) not listed in "
-                               f"{META_FILE}: {_listing(unknown)}")
+                               f"{META_FILE}: {listing(unknown)}")
     both = set(splits["train"]["filename"]) & set(splits["evaluate"]["filename"])
     if both:
         raise DatasetError(f"{data_dir}: {len(both)} file(s) are in both fold1_train.csv and "
-                           f"fold1_evaluate.csv: {_listing(sorted(both))}")
+                           f"fold1_evaluate.csv: {listing(sorted(both))}")
     if set(splits["test"]["filename"]) != set(splits["evaluate"]["filename"]):
         raise DatasetError(f"{data_dir}: fold1_test.csv and fold1_evaluate.csv must list the same files")
 

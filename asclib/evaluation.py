@@ -3,7 +3,7 @@ in `results/<profile>/predictions/`, read back, and their accuracy per device (n
 
 A run's predictions are one row per evaluation clip: filename, device, the true label, then one
 probability per class (`predict`). `run_predictions` computes them once per run and keeps them in
-the run folder (`PREDICTIONS`), where the ensembles and the two-stage fusion read them
+the run folder (`PREDICTIONS`, with the key of the code and clips that made them), where the ensembles and the two-stage fusion read them
 (`tables.load_models`, `seed_predictions`), and logs the run's accuracy by device for TensorBoard
 (`curves`); `save_predictions` writes the copies notebooks 04-06 show readers.
 """
@@ -17,11 +17,12 @@ import pandas as pd
 import torch
 
 from asclib import architectures, curves, features, train
-from asclib.config import Profile, paths
-from asclib.files import atomic_path
+from asclib.config import Profile, config_hash, paths
+from asclib.files import atomic_path, definitions_tree
 from asclib.metrics import accuracy_by_device
 
 PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation split, in its folder
+PREDICTIONS_KEY = "evaluation.key"  # beside it: `predictions_key` of the code and clips that made them
 
 
 @torch.no_grad()
@@ -64,31 +65,48 @@ def _write(predictions: pd.DataFrame, path: Path) -> Path:
     return path
 
 
+def predictions_key(evaluation: pd.DataFrame, n_classes: int) -> str:
+    """A hash of what a run's stored predictions depend on besides its weights: the prediction
+    code (`predict`, `features.network_inputs`, the feature code) and the evaluation clips with
+    their devices and labels, in order. Stored predictions with another key are made again."""
+    import ast
+
+    clips = evaluation[["filename", "device", train.target_column(n_classes)]].astype(str)
+    return config_hash([ast.dump(definitions_tree(__file__, ["predict"])),
+                        ast.dump(definitions_tree(features.__file__, ["network_inputs"])), features.code_hash(),
+                        clips.to_numpy().tolist()])
+
+
 def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     """The run's predictions of the evaluation split of `index` (`predict`), computed once and
-    kept in its run folder (`PREDICTIONS`); a stored table of other clips is made again. They
-    are computed with the training's CPU thread count, so that they are the same bytes whichever
-    process makes them (a forked worker, a launched job, a notebook)."""
+    kept in its run folder (`PREDICTIONS`) with their key (`predictions_key`): stored predictions
+    made by other code or of other clips, devices or labels are made again. They are computed
+    with the training's CPU thread count, so that they are the same bytes whichever process
+    makes them (a forked worker, a launched job, a notebook)."""
     evaluation = index[index["split"] == "evaluate"]
-    path = run.folder / PREDICTIONS
-    if path.is_file():
-        stored = pd.read_csv(path)
-        if len(stored) == len(evaluation) and set(stored["filename"]) == set(evaluation["filename"]):
-            return stored
+    path, key_file = run.folder / PREDICTIONS, run.folder / PREDICTIONS_KEY
+    key = predictions_key(evaluation, run.n_classes)
+    if path.is_file() and key_file.is_file() and key_file.read_text().strip() == key:
+        return pd.read_csv(path)
+    key_file.unlink(missing_ok=True)
     with train.torch_threads(train.TRAIN_THREADS):
         predictions = predict(run.model, evaluation, run.n_classes, profile)
     _write(predictions, path)
+    with atomic_path(key_file) as temporary:
+        temporary.write_text(key + "\n")
     curves.log_accuracy(run.folder, accuracy(predictions), len(run.history))
-    return predictions
+    return pd.read_csv(path)  # as stored (6 decimals): the same table whether made now or read back
 
 
 def seed_predictions(index: pd.DataFrame, profile: Profile, n_classes: int,
                      data_seed: int = 0) -> dict[int, dict[str, pd.DataFrame]]:
-    """The evaluation predictions of the `n_classes` models of notebooks 04-06, by training seed
-    and model name (notebooks 07, 08, 10, 11 read them through `tables.load_models`)."""
-    runs = train.notebook_runs(index, profile, data_seed)
+    """The evaluation predictions of the `n_classes` models of the paper's tables (notebooks 04-06;
+    `Architecture.in_paper_tables`), by training seed and model name (notebooks 07, 08, 10, 11
+    read them through `tables.load_models`)."""
+    runs = train.notebook_runs(index, profile, data_seed, in_paper_tables=True)
     return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
-                   for name, n in architectures.notebook_runs() if n == n_classes} for seed, by_name in runs.items()}
+                   for name, n in architectures.notebook_runs(in_paper_tables=True) if n == n_classes}
+            for seed, by_name in runs.items()}
 
 
 def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: Profile,

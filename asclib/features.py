@@ -10,8 +10,8 @@ spectrum correction does, as the reference computes those features from correcte
 
 The STFT runs in float64 (quiet bins lie 100 dB below loud ones; float32 FFT noise would move
 the log of those bins), the mel projection in float32. Each clip's scaled log-mel is computed
-once per feature configuration (in parallel worker processes) and appended to one store file,
-indexed by the clip's path, size and time; `log_mel_rows` serves any list of clips from it
+once per feature configuration and feature code (`code_hash`; in parallel worker processes) and
+appended to one store file, indexed by the clip's path, size and time; `log_mel_rows` serves any list of clips from it
 memory-mapped (training sets of any size), `cached_log_mels` in memory.
 """
 
@@ -31,7 +31,7 @@ from scipy import fft, signal
 from asclib import kernels
 from asclib.config import Profile, config_hash, paths
 from asclib.data import load_audio  # at import, so forked workers inherit it instead of each importing pandas
-from asclib.files import atomic_path, raise_if_disk_full
+from asclib.files import atomic_path, definitions_tree, raise_if_disk_full
 from asclib.parallel import process_map
 
 
@@ -188,10 +188,28 @@ def input_frames(profile: Profile) -> int:
     return frame_count(profile) - 2 * EDGE_FRAMES
 
 
+# The functions that make a clip's log-mel from its file: what the feature cache is keyed by
+# (`code_hash`); spectrum correction's carried log-mels (`asclib.augment`) come from two of them.
+LOG_MEL_CODE = ("log_mel", "log_mel_of_power", "power")
+
+
+@lru_cache(maxsize=1)
+def code_hash() -> str:
+    """A hash of the code that computes a cached log-mel: `LOG_MEL_CODE` and what they use in
+    this module, and `data.load_audio` with what it uses (syntax trees, prose left out). Part of
+    the feature cache's key (`cache_folder`), so changed feature code never reads old log-mels."""
+    import ast
+
+    from asclib import data
+
+    return config_hash([ast.dump(definitions_tree(__file__, LOG_MEL_CODE)),
+                        ast.dump(definitions_tree(data.__file__, ["load_audio"]))])
+
+
 def cache_folder(profile: Profile) -> Path:
-    """Where the scaled log-mels of this feature configuration are cached."""
+    """Where the scaled log-mels of this feature configuration and feature code are cached."""
     key = config_hash({"audio": config_hash(profile.audio), "features": config_hash(profile.features),
-                       "kernels": kernels.settings()})
+                       "kernels": kernels.settings(), "code": code_hash()})
     return paths(profile).cache / "features" / key
 
 

@@ -29,6 +29,37 @@ def code_tree(path: str | Path):
     return tree
 
 
+def definitions_tree(path: str | Path, roots):
+    """The syntax tree of `path` (`code_tree`) keeping only the top-level definitions (functions,
+    classes, assignments) named in `roots` and those they name in turn: the code that one class or
+    function of a module uses, so that a hash of it (a network's run keys, the feature cache,
+    stored predictions) ignores the rest of the module. A root the module does not define is a
+    ValueError."""
+    import ast
+
+    tree = code_tree(path)
+    defined = {}
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            defined[node.name] = node
+        elif isinstance(node, (ast.Assign, ast.AnnAssign)):
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                for name in ast.walk(target):
+                    if isinstance(name, ast.Name):
+                        defined[name.id] = node
+    missing = [root for root in roots if root not in defined]
+    if missing:
+        raise ValueError(f"{path} defines no {', '.join(missing)} at its top level")
+    kept, todo = set(), list(roots)
+    while todo:
+        node = defined.get(todo.pop())
+        if node is not None and id(node) not in kept:
+            kept.add(id(node))
+            todo.extend(name.id for name in ast.walk(node) if isinstance(name, ast.Name))
+    tree.body = [node for node in tree.body if id(node) in kept]
+    return tree
+
+
 @contextmanager
 def atomic_path(destination: str | Path):
     """Yield a temporary path beside `destination`; on success it replaces `destination`.

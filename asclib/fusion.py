@@ -18,7 +18,7 @@ import pandas as pd
 
 from asclib import metrics
 from asclib.data import (COARSE_CLASSES, COARSE_OF, DEVELOPMENT_DEVICES, DEVICE_GROUPS, DEVICES, GROUP_OF, SCENES,
-                         _listing)
+                         listing)
 
 TOLERANCE = 1e-3  # rows must sum to one within this: prediction CSVs carry 6 decimals
 META = ("filename", "device", "label")  # the columns of a prediction CSV before the classes
@@ -54,7 +54,7 @@ def truth(predictions: pd.DataFrame, what: str = "predictions") -> pd.DataFrame:
 def _check_unique(index: pd.Index, what: str) -> None:
     duplicated = index[index.duplicated()].unique()
     if len(duplicated):
-        raise FusionError(f"{what}: {len(duplicated)} duplicated filename(s): {_listing(duplicated)}")
+        raise FusionError(f"{what}: {len(duplicated)} duplicated filename(s): {listing(duplicated)}")
 
 
 def _class_set(columns, what: str) -> tuple[str, ...]:
@@ -72,7 +72,7 @@ def _class_set(columns, what: str) -> tuple[str, ...]:
 
 def _first_bad(table: pd.DataFrame, bad: np.ndarray, what: str, problem: str) -> None:
     if bad.any():
-        raise FusionError(f"{what}: {bad.sum()} row(s) {problem}: {_listing(table.index[bad])}")
+        raise FusionError(f"{what}: {bad.sum()} row(s) {problem}: {listing(table.index[bad])}")
 
 
 def check_probabilities(table: pd.DataFrame, what: str = "table") -> pd.DataFrame:
@@ -102,14 +102,14 @@ def _same_filenames(tables: list[pd.DataFrame], names: list[str]) -> None:
         if other != first:
             raise FusionError(
                 f"{names[0]} and {name} must hold the same clips; only in {names[0]}: "
-                f"{_listing(sorted(first - other)) or 'none'}; only in {name}: {_listing(sorted(other - first)) or 'none'}")
+                f"{listing(sorted(first - other)) or 'none'}; only in {name}: {listing(sorted(other - first)) or 'none'}")
 
 
 def _covered(values: pd.DataFrame | pd.Series, index: pd.Index, what: str):
     """`values` (a truth table) restricted to `index`, in its order; every filename must be there."""
     missing = index[~index.isin(values.index)]
     if len(missing):
-        raise FusionError(f"{what}: no truth for {len(missing)} filename(s) of the table: {_listing(missing)}")
+        raise FusionError(f"{what}: no truth for {len(missing)} filename(s) of the table: {listing(missing)}")
     _check_unique(values.index, what)
     return values.loc[index]
 
@@ -174,7 +174,7 @@ def oracle(p10: pd.DataFrame, true_coarse: pd.Series) -> pd.DataFrame:
     if unreachable.any():
         warnings.warn(f"oracle: {unreachable.sum()} clip(s) score zero on every scene of their true coarse class, "
                       f"out of reach of any two-stage fusion; they keep their 10-class scores: "
-                      f"{_listing(p10.index[unreachable])}", stacklevel=2)
+                      f"{listing(p10.index[unreachable])}", stacklevel=2)
         masked[unreachable] = p10[unreachable]
     return _renormalised(masked, "oracle")
 
@@ -185,7 +185,7 @@ def _coarse_labels(true_coarse: pd.Series, index: pd.Index) -> pd.Series:
     wrong = ~true_coarse.isin(COARSE_CLASSES)
     if wrong.any():
         raise FusionError(f"true_coarse: {wrong.sum()} clip(s) whose class is not one of {list(COARSE_CLASSES)}: "
-                          f"{_listing(true_coarse.index[wrong])}")
+                          f"{listing(true_coarse.index[wrong])}")
     return true_coarse
 
 
@@ -211,7 +211,7 @@ def _labels(table: pd.DataFrame, truth: pd.DataFrame) -> pd.DataFrame:
         wrong = ~truth[column].astype(str).isin(allowed)
         if wrong.any():
             raise FusionError(f"truth: {wrong.sum()} clip(s) whose {column} is not one of {list(allowed)}: "
-                              f"{_listing(truth.index[wrong])}")
+                              f"{listing(truth.index[wrong])}")
     return truth.astype({"device": str, "label": str})
 
 

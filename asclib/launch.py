@@ -9,7 +9,7 @@ checkpoint) and stores its evaluation predictions in its run folder, where the n
 them. When a scheduler preempts a run or its time limit comes, submitit calls
 `RunTask.checkpoint` and requeues it: it resumes from that checkpoint. Finished runs are never
 launched again (`finished`), so the same command re-runs a failed run, alone. Every job's log
-is in runs/<profile>/launch/. Used by `runs.prepare`; `schedule` also by `plan`.
+is in runs/<profile>/launch/. Used by `runs.prepare`; its estimates and labels come from `plan`.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from pathlib import Path
 
 import submitit
 
+from asclib import plan
 from asclib.config import Profile, paths
 
 LAUNCHERS = ("pool", "local", "slurm")  # pool: forked processes (`train.fit_many`), no scheduler
@@ -91,20 +92,9 @@ def _epochs_done(folder: Path) -> int:
 
 def finished(folder: Path, name: str, profile: Profile) -> bool:
     """Whether the run in `folder` has trained all its epochs and stored its predictions."""
-    from asclib import architectures, evaluation
+    from asclib import evaluation
 
-    return (folder / evaluation.PREDICTIONS).is_file() and _epochs_done(folder) >= architectures.epochs(name, profile)
-
-
-def label(job: dict) -> str:
-    """A run's name for people: "resnet-10c seed 0", or its Table 3 row ("Table 3 +sa seed 1")."""
-    from asclib import ablation
-
-    recipe = job.get("augmentations")
-    if recipe is None:
-        return f"{job['name']}-{job['n_classes']}c seed {job['seed']}"
-    row = {tuple(methods): name for name, methods in ablation.rows().items()}.get(tuple(recipe), "+".join(recipe))
-    return f"Table 3 {row} seed {job['seed']}"
+    return (folder / evaluation.PREDICTIONS).is_file() and _epochs_done(folder) >= profile.epochs(name)
 
 
 def settings(launcher: str | None, profile: Profile, data_dir: str | Path, data_seed: int = 0,
@@ -116,8 +106,6 @@ def settings(launcher: str | None, profile: Profile, data_dir: str | Path, data_
     0 for CPU jobs) and `nodes` (Slurm). The runs' estimates come from this machine's timings
     (`plan.measure`) locally and from `card`'s measured rates on Slurm. None: the default pool."""
     import torch
-
-    from asclib import plan
 
     visible = torch.cuda.device_count()
     launcher = check(launcher, nodes, time_limit_hours, visible)
@@ -169,11 +157,11 @@ def _cores() -> int:
 
 def chosen(jobs: list[dict], labels) -> list[dict]:
     """The jobs whose `label` is among `labels`; an unknown label is an error that lists them all."""
-    known = [label(job) for job in jobs]
+    known = [plan.label(job) for job in jobs]
     unknown = sorted(set(labels) - set(known))
     if unknown:
         raise ValueError(f"no run is labelled {', '.join(map(repr, unknown))}; the runs are: {', '.join(known)}")
-    return [job for job in jobs if label(job) in set(labels)]
+    return [job for job in jobs if plan.label(job) in set(labels)]
 
 
 def tasks(jobs: list[dict], sets: dict, data_dir: str | Path, profile: Profile, data_seed: int,
@@ -187,23 +175,9 @@ def tasks(jobs: list[dict], sets: dict, data_dir: str | Path, profile: Profile, 
         data = sets[job["data"]]
         fit = {key: value for key, value in job.items() if key != "data"}
         if not finished(train.run_folder(**{**fit, "data": data}), job["name"], job["profile"]):
-            made.append(RunTask(label(job), fit, tuple(data.methods), str(Path(data_dir).resolve()), data_seed,
-                                profile, (seconds or {}).get(label(job), 0.0)))
+            made.append(RunTask(plan.label(job), fit, tuple(data.methods), str(Path(data_dir).resolve()), data_seed,
+                                profile, (seconds or {}).get(plan.label(job), 0.0)))
     return made
-
-
-def schedule(seconds: list[float], slots: int, busy: list[float] = ()) -> tuple[list[int], list[float], float]:
-    """Runs of `seconds` handed out in that order to `slots` workers (GPUs), each taking the next
-    run when it is free; `busy`: seconds each worker still needs for what it runs now. Returns
-    each run's worker, each run's start, and the wall time."""
-    free = sorted([*busy, *[0.0] * (slots - len(busy))])[:slots] if slots else []
-    where, starts = [], []
-    for duration in seconds:
-        slot = free.index(min(free))
-        where.append(slot)
-        starts.append(free[slot])
-        free[slot] += duration
-    return where, starts, max(free, default=0.0)
 
 
 @dataclass
@@ -267,11 +241,11 @@ def _progress(pending: list[RunTask], running: dict, slots: int, launcher: str) 
     On Slurm every run is submitted at once: those not done are counted as running, and the time
     left is their schedule from now, as if none had started."""
     if launcher == "slurm":
-        wall = schedule(sorted((task.seconds for task, _, _ in running.values()), reverse=True), slots)[2]
+        wall = plan.schedule(sorted((task.seconds for task, _, _ in running.values()), reverse=True), slots)[2]
     else:
         now = time.monotonic()
         busy = [max(task.seconds - (now - start), 0.0) for task, _, start in running.values()]
-        wall = schedule([task.seconds for task in pending], slots, busy)[2]
+        wall = plan.schedule([task.seconds for task in pending], slots, busy)[2]
     text = f"running {len(running)}, left {len(pending)}"
     return text + (f", about {_hours(wall)} left" if wall else "")
 

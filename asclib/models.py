@@ -23,15 +23,15 @@ def _bn(channels: int, affine: bool = True) -> nn.BatchNorm2d:
     return nn.BatchNorm2d(channels, eps=1e-3, momentum=0.01, affine=affine)  # Keras: 0.99 kept
 
 
-def _same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow's "same" padding along one axis: (before, after)."""
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's "same" padding along one axis: (before, after) (the networks' layers; `cam` maps frames with it)."""
     total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
     return total // 2, total - total // 2
 
 
 def _pad_same(x: torch.Tensor, kernel: tuple[int, int], stride: tuple[int, int], value: float = 0.0) -> torch.Tensor:
-    top, bottom = _same_padding(x.shape[-2], kernel[0], stride[0])
-    left, right = _same_padding(x.shape[-1], kernel[1], stride[1])
+    top, bottom = same_padding(x.shape[-2], kernel[0], stride[0])
+    left, right = same_padding(x.shape[-1], kernel[1], stride[1])
     return F.pad(x, (left, right, top, bottom), value=value)
 
 
@@ -180,7 +180,9 @@ def _cbr(inputs: int, outputs: int, kernel: int, stride=(1, 1), same: bool = Fal
     return [conv, _bn(outputs), nn.ReLU()] + ([PortableDropout(dropout)] if dropout else [])
 
 
-class _SamePool(nn.Module):
+class SamePool(nn.Module):
+    """TensorFlow's "same" 3x3 max pooling with `stride` as a layer (the FCNNs'; `cam` walks it)."""
+
     def __init__(self, stride: tuple[int, int]):
         super().__init__()
         self.stride = stride
@@ -233,10 +235,10 @@ class FsFCNN(FCNN):
         self.n_mels = n_mels
         a, b, c, d = filters
         self.body = nn.Sequential(
-            _bn(3), *_cbr(3, a, 5, stride=(1, 2), same=True), *_cbr(a, a, 3, same=True), _SamePool((2, 2)),
-            *_cbr(a, b, 3, same=True), *_cbr(b, b, 3, same=True), _SamePool((2, 2)),
-            *_cbr(b, c, 3, same=True), *_cbr(c, c, 3, same=True), _SamePool((1, 2)),
-            *_cbr(c, c, 3, same=True), *_cbr(c, c, 3, same=True), _SamePool((1, 2)),
+            _bn(3), *_cbr(3, a, 5, stride=(1, 2), same=True), *_cbr(a, a, 3, same=True), SamePool((2, 2)),
+            *_cbr(a, b, 3, same=True), *_cbr(b, b, 3, same=True), SamePool((2, 2)),
+            *_cbr(b, c, 3, same=True), *_cbr(c, c, 3, same=True), SamePool((1, 2)),
+            *_cbr(c, c, 3, same=True), *_cbr(c, c, 3, same=True), SamePool((1, 2)),
             *_cbr(c, d, 3, same=True, dropout=0.5), *_cbr(d, d, 3, same=True, dropout=0.5),
         )
         self.head = _AttentionHead(d, n_classes)
@@ -279,7 +281,7 @@ def layer_table(model: nn.Module, frames: int):
     """
     import pandas as pd
 
-    kinds = (nn.Conv2d, nn.MaxPool2d, _SamePool, _ResidualBlock, ChannelAttention, nn.Dropout)
+    kinds = (nn.Conv2d, nn.MaxPool2d, SamePool, _ResidualBlock, ChannelAttention, nn.Dropout)
     chosen = {}
     for name, module in model.named_modules():
         if name.startswith("high") or not isinstance(module, kinds):
@@ -309,8 +311,8 @@ def _describe(module: nn.Module) -> str:
         return f"conv {module.kernel_size[0]}x{module.kernel_size[1]} stride {module.stride[0]}x{module.stride[1]}"
     if isinstance(module, _ResidualBlock):
         return "residual block" + (", time stride 2" if module.downsample else "")
-    if isinstance(module, (nn.MaxPool2d, _SamePool)):
-        stride = module.stride if isinstance(module, _SamePool) else (module.stride, module.stride)
+    if isinstance(module, (nn.MaxPool2d, SamePool)):
+        stride = module.stride if isinstance(module, SamePool) else (module.stride, module.stride)
         return f"max pool stride {stride[0]}x{stride[1]}"
     if isinstance(module, nn.Dropout):
         return f"dropout {module.p}"

@@ -33,7 +33,6 @@ import numpy as np
 import pandas as pd
 
 from asclib.config import PROJECT_ROOT, Profile, paths
-from asclib.launch import schedule
 from asclib.data import (DEVELOPMENT_DEVICES, DEVICES, MINOR_TRAINING_DEVICES, SCENES, SPLITS, DatasetError,
                          clip_problems, read_layout)
 
@@ -310,18 +309,42 @@ def _clips_per_source(method: str, profile: Profile) -> int:
     return profile.augment.substitute_copies if augment.METHODS[method].substitutes else 1
 
 
+def label(job: dict) -> str:
+    """A run's name for people: "resnet-10c seed 0", or its Table 3 row ("Table 3 +sa seed 1")."""
+    from asclib import ablation
+
+    recipe = job.get("augmentations")
+    if recipe is None:
+        return f"{job['name']}-{job['n_classes']}c seed {job['seed']}"
+    row = {tuple(methods): name for name, methods in ablation.rows().items()}.get(tuple(recipe), "+".join(recipe))
+    return f"Table 3 {row} seed {job['seed']}"
+
+
+def schedule(seconds: list[float], slots: int, busy: list[float] = ()) -> tuple[list[int], list[float], float]:
+    """Runs of `seconds` handed out in that order to `slots` workers (GPUs), each taking the next
+    run when it is free; `busy`: seconds each worker still needs for what it runs now. Returns
+    each run's worker, each run's start, and the wall time."""
+    free = sorted([*busy, *[0.0] * (slots - len(busy))])[:slots] if slots else []
+    where, starts = [], []
+    for duration in seconds:
+        slot = free.index(min(free))
+        where.append(slot)
+        starts.append(free[slot])
+        free[slot] += duration
+    return where, starts, max(free, default=0.0)
+
+
 def run_list(profile: Profile, train_clips: pd.Series, sources: dict, with_ablation: bool = True) -> pd.DataFrame:
     """Every training run of a reproduce run, once, in the order `train.unique_jobs` lists them:
-    its label (`launch.label`), the plan's step it belongs to, name, n_classes, the profile it
+    its label (`label`), the plan's step it belongs to, name, n_classes, the profile it
     trains with (`trained`), and its steps. `train_clips`: training clips per device; `sources`:
     the clips each offline augmentation adds (a substituting one adds none); the ablation's runs
     (notebooks 09 and 12) unless not `with_ablation`."""
     from asclib import ablation, architectures, augment, train
-    from asclib.launch import label
 
     def steps(name, sized, recipe) -> int:
         added = sum(sources[m] for m in augment.split(recipe)[1] if not augment.METHODS[m].substitutes)
-        return architectures.epochs(name, sized) * train.steps_per_epoch(sized, int(train_clips.sum()) + added)
+        return sized.epochs(name) * train.steps_per_epoch(sized, int(train_clips.sum()) + added)
 
     rows = []
     for name, n in architectures.notebook_runs():
@@ -395,7 +418,7 @@ class GpuPlan:
 
 def run_seconds(profile: Profile, data_dir=None, seed: int = 0, card: str | None = None,
                 with_ablation: bool = True) -> dict[str, float]:
-    """Every training run's estimated seconds, by label (`launch.label`): from the rates
+    """Every training run's estimated seconds, by label (`label`): from the rates
     measured on `card` (`gpu_rates`, the paper profile's networks), or else from timings made
     now on this machine (`measure`)."""
     return _seconds(_labelled_runs(profile, data_dir, seed, with_ablation), profile, card)

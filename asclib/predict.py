@@ -63,7 +63,7 @@ class TrainedRun:
 
     @property
     def finished(self) -> bool:
-        return self.epochs >= architectures.epochs(self.name, self.profile)
+        return self.epochs >= self.profile.epochs(self.name)
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _check_profile(run: TrainedRun, expected: Profile, sections: tuple[str, ...]
     ("models": the run's own architecture's sizes only)."""
     def key(profile: Profile, section: str) -> str:
         if section == "models":
-            return architectures.size_key(run.name, run.n_classes, profile)
+            return profile.size_key(run.name, run.n_classes)
         return config_hash(getattr(profile, section))
 
     differing = [s for s in sections if key(run.profile, s) != key(expected, s)]
@@ -146,7 +146,7 @@ def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
         run = load_run(folder)
         if not run.finished:
             raise train.CheckpointError(f"{folder} has trained {run.epochs} of its "
-                                        f"{architectures.epochs(run.name, run.profile)} epochs: finish it or leave it out")
+                                        f"{run.profile.epochs(run.name)} epochs: finish it or leave it out")
         runs.append(run)
     for folder in dict.fromkeys(f for f in scanned if f not in named):
         run = load_run(folder)
@@ -154,7 +154,7 @@ def find_runs(locations, profile: Profile | None = None) -> list[TrainedRun]:
             runs.append(run)
         else:
             warnings.warn(f"{folder} skipped: it has trained {run.epochs} of its "
-                          f"{architectures.epochs(run.name, run.profile)} epochs", RunSkippedWarning, stacklevel=2)
+                          f"{run.profile.epochs(run.name)} epochs", RunSkippedWarning, stacklevel=2)
     _check_choice(runs, set(named), profile)
     order = list(architectures.REGISTRY)
     return sorted(runs, key=lambda run: (-run.n_classes, order.index(run.name), str(run.folder)))

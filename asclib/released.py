@@ -28,7 +28,7 @@ import pandas as pd
 
 from asclib import fusion
 from asclib.config import paths
-from asclib.data import COARSE_CLASSES, COARSE_OF, SCENES, _listing, _read_table, parse_filename, read_split
+from asclib.data import COARSE_CLASSES, COARSE_OF, SCENES, listing, read_table, parse_filename, read_split
 from asclib.files import atomic_path
 
 ENV_VARIABLE = "ASC_RELEASED_DIR"
@@ -154,13 +154,13 @@ def _probabilities(scores: np.ndarray, filenames: pd.Series, classes, what: str)
 
 def _read_coarse_split(path: Path) -> pd.DataFrame:
     """fold1_evaluate_3class.csv: filename, coarse (checked against the scene in the name), device."""
-    table = _read_table(path, ("filename", "scene_label"), f"split file {path.name}")
+    table = read_table(path, ("filename", "scene_label"), f"split file {path.name}")
     table = table.rename(columns={"scene_label": "coarse"})
     fields = pd.DataFrame([parse_filename(name) for name in table["filename"]])
     wrong = table["coarse"].to_numpy() != fields["scene"].map(COARSE_OF).to_numpy()
     if wrong.any():
         raise ReleasedFileError(f"{path}: coarse label disagrees with the scene in the file name for "
-                                f"{wrong.sum()} row(s): {_listing(table['filename'][wrong])}")
+                                f"{wrong.sum()} row(s): {listing(table['filename'][wrong])}")
     return table.assign(device=fields["device"])
 
 

@@ -29,7 +29,8 @@ from pathlib import Path
 import pandas as pd
 
 from asclib import architectures, kernels, runs, synth, train
-from asclib.config import PROJECT_ROOT, get_profile, paths, training_overrides
+from asclib.config import PROJECT_ROOT, paths, training_overrides
+from asclib.profiles import get_profile
 from asclib.data import check_dataset, exclude_files, load_index
 from asclib.files import atomic_path
 

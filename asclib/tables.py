@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, report, train
-from asclib.config import Profile, get_profile
+from asclib.config import Profile
+from asclib.profiles import get_profile
 
 GAIN_COLUMNS = ("compared with", "gain", "gain low", "gain high")
 SEED_SPREAD_OF = ("s7-s11", "overall")  # the columns whose seed standard deviation a table shows beside them

@@ -10,7 +10,7 @@ soft-target cross-entropy on logits.
 
 A checkpoint is written after every epoch into the run folder, whose name hashes everything
 that defines the run (model, classes, profile sizes, online augmentations, seed, training
-clips, and the code that trains it, `training_code_hash`): a run that is
+clips, and the code that trains it, `training_code_hash` and `architectures.network_code`): a run that is
 stopped and started again resumes from its last epoch and ends with the same weights as one
 that never stopped; a finished run is not trained again. The evaluation split is never used
 during training: the model of the last epoch is the model.
@@ -48,11 +48,11 @@ CHECKPOINT = "checkpoint.pt"
 # gain much from a second thread, two runs side by side (`runs.prepare`) use two cores better, and
 # one fixed thread count keeps every run bit-identical whether a notebook or `runs.prepare` trains it.
 TRAIN_THREADS = 1
-# The modules whose code decides what a training run computes: their hash is part of every run's
-# key, so that a changed model, trainer, batch or augmentation never reuses an old checkpoint.
-# (The offline augmentations' code is not among them: their clips enter the key through the
-# training clips' fingerprint.)
-TRAINING_CODE = ("architectures", "batches", "distributed", "features", "models", "train")
+# The modules whose code decides what every training run computes: their hash is part of every
+# run's key, so that a changed trainer, batch or online augmentation never reuses an old
+# checkpoint. A network's own code enters only its own runs' keys (`architectures.network_code`);
+# the offline augmentations' code enters through the training clips' fingerprint.
+TRAINING_CODE = ("batches", "distributed", "features", "train")
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
 PLATEAU_CHANGE = 3.0
@@ -86,7 +86,8 @@ def default_workers() -> int:
 @functools.lru_cache(maxsize=1)
 def training_code_hash() -> str:
     """A hash of the code of `TRAINING_CODE`, docstrings and comments left out (its syntax tree):
-    editing the prose of these modules keeps every run, changing what they compute does not."""
+    editing the prose of these modules keeps every run, changing what they compute does not.
+    A run's key adds its own network's code (`architectures.network_code`)."""
     import ast
     import importlib
 
@@ -313,20 +314,21 @@ def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: Tra
                augmentations=None, group: str = "", precision: str = "fp32") -> Path:
     # only this model's sizes: another architecture's width or epochs do not change this run, and
     # only its own seed: adding seeds to the profile keeps the runs of the others
-    recipe = dataclasses.replace(profile.train, epochs=architectures.epochs(name, profile), seeds=())
+    recipe = dataclasses.replace(profile.train, epochs=profile.epochs(name), seeds=())
     mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
     key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
                        "online": [(method, augment.METHODS[method].seed_id) for method in online_methods(name, augmentations)],
-                       "models": architectures.size_key(name, n_classes, profile), "train": config_hash(recipe),
+                       "models": profile.size_key(name, n_classes), "train": config_hash(recipe),
                        "augment": config_hash(profile.augment), "features": config_hash(profile.features),
                        "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
-                       "kernels": kernels.settings(), "code": training_code_hash()})
+                       "kernels": kernels.settings(), "code": training_code_hash(),
+                       "network": architectures.network_code(name)})
     return paths(profile).runs / group / f"{name}-{n_classes}c-{key}"
 
 
 def _metadata(name: str, n_classes: int, profile: Profile) -> dict:
     return {"name": name, "classes": n_classes, "profile": profile.name,
-            "models": architectures.size_key(name, n_classes, profile),
+            "models": profile.size_key(name, n_classes),
             "features": config_hash(profile.features)}
 
 
@@ -391,7 +393,7 @@ def fit(name: str, n_classes: int, data: TrainingSet, profile: Profile, seed: in
     later = batches.LaterMethods(seed, data.substitutes, "freq_mixstyle" in online)
     folder.mkdir(parents=True, exist_ok=True)
     architecture = architectures.get(name)
-    epochs = architectures.epochs(name, profile)
+    epochs = profile.epochs(name)
     steps = steps_per_epoch(profile, len(data.labels))
     keras_decay = profile.train.keras_decay if architecture.keras_decay else 0.0
     share = ctx.share(profile.train.batch_size)
@@ -587,13 +589,16 @@ def _folder_arguments(job: dict) -> dict:
     return {key: job[key] for key in keys if key in job}
 
 
-def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> dict[int, dict[str, Run]]:
+def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
+                  in_paper_tables: bool = False) -> dict[int, dict[str, Run]]:
     """The runs of notebooks 04-06 by training seed, each keyed "resnet-10c" and so on (trained if
-    missing; loaded in a second when `runs.prepare` trained them)."""
+    missing; loaded in a second when `runs.prepare` trained them); with `in_paper_tables`, only
+    those of the networks the paper's tables include (`architectures.notebook_runs`)."""
+    chosen = architectures.notebook_runs(in_paper_tables)
     sets = _notebook_sets(index, profile, data_seed)
     return {seed: {f"{name}-{n}c": fit(name, n, sets[_set_key(name, n)], profile, seed, progress=False,
                                        group=seed_group(seed))
-                   for name, n in architectures.notebook_runs()} for seed in profile.train.seeds}
+                   for name, n in chosen} for seed in profile.train.seeds}
 
 
 def _set_key(name: str, n_classes: int) -> tuple:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from asclib import architectures, train
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 
 
 def measure(name: str, compiled: bool, x: torch.Tensor, y: torch.Tensor) -> str:

@@ -40,21 +40,21 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import architectures, config, data, evaluation, kernels, report, runs, synth, tables
+from asclib import architectures, config, data, evaluation, kernels, profiles, report, runs, synth, tables
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
 
 def fresh_tables() -> dict[str, pd.DataFrame]:
     """Tables 1-3 from the runs under the current `ASC_RUNS_DIR` (trained if missing)."""
-    prof = config.get_profile("quick")
+    prof = profiles.get_profile("quick")
     return tables.paper_tables(data.load_index(synth.dataset(prof), prof), prof)
 
 
 def fresh_predictions() -> dict[str, pd.DataFrame]:
     """The stored evaluation predictions of the runs of notebooks 04-06 under the current
     `ASC_RUNS_DIR`, named as in `results/quick/predictions`."""
-    prof = config.get_profile("quick")
+    prof = profiles.get_profile("quick")
     index = data.load_index(synth.dataset(prof), prof)
     return {f"{name}-{n}c-seed{seed}": table for n in (10, 3)
             for seed, by_model in evaluation.seed_predictions(index, prof, n).items()
@@ -100,7 +100,7 @@ def nudge_initial_weights() -> None:
 def train_nudged() -> None:
     """Train every quick run (notebooks 04-06 and 09) with `nudge_initial_weights` in force."""
     nudge_initial_weights()
-    prof = config.get_profile("quick")
+    prof = profiles.get_profile("quick")
     runs.prepare(data.load_index(synth.dataset(prof), prof), prof)
 
 

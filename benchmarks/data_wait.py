@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from asclib import architectures, batches, features, train
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from models import training_flops  # benchmarks/models.py, beside this script
 
 

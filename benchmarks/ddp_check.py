@@ -30,10 +30,10 @@ import numpy as np
 
 
 def _tiny():
-    from asclib import architectures
-    from asclib.config import get_profile
+    from asclib import profiles
+    from asclib.profiles import get_profile
 
-    quick = architectures.tiny(get_profile("quick"))
+    quick = profiles.tiny(get_profile("quick"))
     return dataclasses.replace(quick, train=dataclasses.replace(quick.train, steps_per_epoch=3, batch_size=4))
 
 

@@ -111,7 +111,7 @@ def _noop(task):
 def asclib_pipeline(paths: list[str]) -> np.ndarray:
     """The network inputs of `paths` through asclib's feature cache, as training builds them."""
     from asclib import features
-    from asclib.config import get_profile
+    from asclib.profiles import get_profile
 
     return features.network_inputs(features.cached_log_mels(paths, get_profile("paper"), progress=False))
 
@@ -170,7 +170,7 @@ def benchmark_features(count: int, repeats: int, report) -> None:
 
 def benchmark_augmentations(profile_name: str, count: int, repeats: int, report) -> None:
     from asclib import augment
-    from asclib.config import get_profile
+    from asclib.profiles import get_profile
 
     profile = get_profile(profile_name)
     sr, n = profile.audio.sample_rate, profile.audio.n_samples

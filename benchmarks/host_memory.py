@@ -38,8 +38,8 @@ def _status(field: str) -> int:
 def one_count(clips: int, steps: int, folder: Path) -> dict:
     import torch
 
-    from asclib import architectures, features, train
-    from asclib.config import get_profile
+    from asclib import features, profiles, train
+    from asclib.profiles import get_profile
 
     peak = {"anon": 0}
     stop = threading.Event()
@@ -50,7 +50,7 @@ def one_count(clips: int, steps: int, folder: Path) -> dict:
 
     threading.Thread(target=sample, daemon=True).start()
     paper = get_profile("paper")
-    profile = architectures.resized(paper, epochs={"fcnn": 2})
+    profile = profiles.resized(paper, epochs={"fcnn": 2})
     profile = dataclasses.replace(profile, train=dataclasses.replace(profile.train, steps_per_epoch=steps))
     shape = (clips, paper.features.n_mels, features.frame_count(paper))
     writer = np.memmap(folder / "log_mels.f32", dtype=np.float32, mode="w+", shape=shape)

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from asclib import architectures, features, models, train
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 
 PAPER_TRAINING_CLIPS = 13_965 + 2 * 10_215 + 4 * 13_965
 
@@ -102,7 +102,7 @@ def measure(name: str, n_classes: int, profile_name: str, device: str, steps: in
     peak = (torch.cuda.max_memory_allocated() if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     per_epoch = profile.train.steps_per_epoch or int(np.ceil(PAPER_TRAINING_CLIPS / batch))
-    full_steps = architectures.epochs(name, profile) * per_epoch
+    full_steps = profile.epochs(name) * per_epoch
     train_rates = [batch / s for s in step_seconds]
     inference_rates = [batch / s for s in inference_seconds]
     queue.put({"model": f"{name}-{n_classes}c", "parameters": models.count_parameters(model),

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import argparse
 
-from asclib import architectures, evaluation, synth, train
-from asclib.config import get_profile
+from asclib import architectures, evaluation, profiles, synth, train
+from asclib.profiles import get_profile
 from asclib.data import load_index
 
 
@@ -32,16 +32,16 @@ def main() -> None:
     if args.epochs not in train.cycle_ends(args.epochs):
         raise SystemExit(f"--epochs {args.epochs} does not end a cosine cycle: use one of {train.cycle_ends(1000)}")
     quick = get_profile("quick")
-    if args.width is not None and not isinstance(architectures.width(args.model, args.classes, quick), int):
+    if args.width is not None and not isinstance(quick.width(args.model, args.classes), int):
         raise SystemExit(f"--width: the {args.model}'s width is not one number")
     widths = {(args.model, args.classes): args.width} if args.width is not None else {}
-    profile = architectures.resized(quick, widths, args.epochs)
+    profile = profiles.resized(quick, widths, args.epochs)
     index = load_index(synth.dataset(profile, None, 0), profile)
     run = train.fit(args.model, args.classes, train.training_set(index, args.classes, profile, train.recipe_of(args.model)), profile, 0)
     width = f", width {args.width}" if args.width is not None else ""
     print(f"{args.model}, {args.classes} classes{width}, {args.epochs} epochs ({len(run.history)} steps), "
           f"{run.seconds:.0f} s of training on {train.device_name()}; the profile trains "
-          f"{architectures.epochs(args.model, quick)} epochs")
+          f"{quick.epochs(args.model)} epochs")
     print(train.plateau_table(run.history).to_string())
     clips = index[index["split"] == "evaluate"]  # reported, never used to choose anything
     print(evaluation.accuracy(evaluation.predict(run.model, clips, args.classes, profile)).to_string())

@@ -20,8 +20,8 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import numpy as np
 import pandas as pd
 
-from asclib import architectures, synth, train
-from asclib.config import get_profile
+from asclib import architectures, profiles, synth, train
+from asclib.profiles import get_profile
 from asclib.data import load_index
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=14, help="a cosine-cycle end: 2, 6, 14, 30, 62")
     args = parser.parse_args()
     quick = get_profile("quick")
-    profile = architectures.resized(quick, epochs=args.epochs)
+    profile = profiles.resized(quick, epochs=args.epochs)
     data = train.training_set(load_index(synth.dataset(quick, None, 0), quick), 10, quick,
                               architectures.PAPER_OFFLINE)
     print(f"quick profile, {len(data.labels):,} training clips, {args.epochs} epochs of "

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 
 from asclib import ablation, architectures, augment
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from asclib.plan import Timings, plan
 from models import training_flops  # benchmarks/models.py, beside this script
 

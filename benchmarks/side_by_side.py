@@ -26,7 +26,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import torch
 
 from asclib import train
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from data_wait import Loop, open_store, random_store  # beside this script
 
 WARM_UP_STEPS = 5

@@ -15,7 +15,8 @@ import pytest
 import soundfile as sf
 
 from asclib import synth
-from asclib.config import PROJECT_ROOT, CorpusConfig, get_profile
+from asclib.config import PROJECT_ROOT, CorpusConfig
+from asclib.profiles import get_profile
 from asclib.data import parse_filename, read_split
 
 pytest_plugins = ["skip_summary"]  # a closing list of the skipped tests and why (tests/skip_summary.py)

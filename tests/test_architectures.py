@@ -9,9 +9,9 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from asclib import architectures, cam, models, predict, train
+from asclib import architectures, cam, evaluation, models, predict, profiles, train
 from asclib.architectures import Architecture
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 
 QUICK = get_profile("quick")
 
@@ -54,7 +54,7 @@ def _short(profile):
 def test_a_new_architecture_trains_predicts_and_gets_class_activation_maps(tinynet, tmp_path, monkeypatch):
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path / "runs"))
     profile = _short(get_profile("quick"))  # resolved after registering: the entry's sizes are in it
-    assert architectures.width("tinynet", 10, profile) == 3 and architectures.epochs("tinynet", profile) == 2
+    assert profile.width("tinynet", 10) == 3 and profile.epochs("tinynet") == 2
     assert ("tinynet", 10) in architectures.notebook_runs() and ("tinynet", 3) in architectures.notebook_runs()
     runs = {n: train.fit("tinynet", n, _data(n), profile, progress=False) for n in (10, 3)}
     assert len(runs[10].history) == 2 * 2 and isinstance(runs[10].model, TinyNet)
@@ -84,6 +84,22 @@ def test_a_new_architecture_changes_no_run_of_the_others(tinynet):
         architectures.REGISTRY["tinynet"] = tinynet
 
 
+def test_a_new_architecture_joins_the_paper_tables_only_when_its_entry_says_so(tinynet, monkeypatch):
+    """Tables 1 and 2 (`evaluation.seed_predictions`) hold the paper's three networks; a new one
+    joins them only with `in_paper_tables=True`, and its runs are then trained for them too."""
+    paper = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
+    assert architectures.notebook_runs(in_paper_tables=True) == paper
+    assert architectures.notebook_runs()[-2:] == (("tinynet", 10), ("tinynet", 3))
+    wanted = []
+    monkeypatch.setattr(train, "notebook_runs", lambda index, profile, data_seed, in_paper_tables=False:
+                        wanted.append(in_paper_tables) or {0: {}})
+    with pytest.raises(KeyError):  # nothing was trained: the first paper run is missing
+        evaluation.seed_predictions(None, QUICK, 10)
+    assert wanted == [True]
+    architectures.REGISTRY["tinynet"] = dataclasses.replace(tinynet, in_paper_tables=True)
+    assert architectures.notebook_runs(in_paper_tables=True) == paper + (("tinynet", 10), ("tinynet", 3))
+
+
 def test_the_registry_refuses_what_would_collide_or_mislead(tinynet):
     with pytest.raises(ValueError, match="architecture 'tinynet' is registered already"):
         architectures.register(tinynet)
@@ -91,10 +107,12 @@ def test_the_registry_refuses_what_would_collide_or_mislead(tinynet):
         architectures.register(dataclasses.replace(tinynet, name="other", seed_id=0))
     with pytest.raises(ValueError, match=r"cam='saliency' of 'other': expected one of \('cam', 'gradcam'\)"):
         architectures.register(dataclasses.replace(tinynet, name="other", seed_id=98, cam="saliency"))
-    with pytest.raises(ValueError, match=r"unknown model 'vgg': expected one of \('resnet', 'fcnn', 'fsfcnn', 'tinynet'\)"):
-        architectures.resized(QUICK, {"vgg": 2})
-    with pytest.raises(ValueError, match="no width of a 10-class tinynet in the paper profile"):
-        architectures.width("tinynet", 10, get_profile("paper"))
+    with pytest.raises(ValueError, match=r"unknown model\(s\) vgg: the quick profile sizes \['fcnn', 'fsfcnn', 'resnet'\]"):
+        profiles.resized(QUICK, {"vgg": 2})
+    with pytest.raises(ValueError, match="the paper profile sizes no 10-class tinynet"):
+        get_profile("paper").width("tinynet", 10)
+    with pytest.raises(ValueError, match="the paper profile gives no epochs of tinynet"):
+        get_profile("paper").epochs("tinynet")
 
 
 def test_the_paper_architectures_keep_their_seeds_and_recipe():

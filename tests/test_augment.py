@@ -202,6 +202,23 @@ def test_spectrum_correction_features_come_from_the_corrected_magnitudes(augment
     assert not features.carried_file(plain, TINY).exists()  # other clips are read from their audio
 
 
+def test_spectrum_correction_is_made_again_for_other_feature_code(tiny_index, tmp_path, monkeypatch):
+    """Its carried log-mels belong to one feature configuration and code: when the feature code
+    changes, the set is made again with log-mels under the new key, never read without them."""
+    from asclib import features
+
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    folder = augment.generate_offline(tiny_index, TINY, "spectrum_correction", seed=3, out_dir=tmp_path / "spectrum_correction")
+    first = augment.load_augmented(TINY, ["spectrum_correction"], root=tmp_path).iloc[0]["path"]
+    stamp = (folder / "meta.csv").stat().st_mtime_ns
+    augment.generate_offline(tiny_index, TINY, "spectrum_correction", seed=3, out_dir=folder)
+    assert (folder / "meta.csv").stat().st_mtime_ns == stamp  # current: kept
+    monkeypatch.setattr(features, "code_hash", lambda: "other feature code")
+    assert not features.carried_file(first, TINY).exists()
+    augment.generate_offline(tiny_index, TINY, "spectrum_correction", seed=3, out_dir=folder)
+    assert (folder / "meta.csv").stat().st_mtime_ns != stamp and features.carried_file(first, TINY).exists()
+
+
 def test_reverb_keeps_the_direct_path_at_time_zero(tmp_path, monkeypatch):
     monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path))
     rirs = augment.rir_bank(TINY)

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from asclib import architectures, batches, features, train
-from asclib.config import get_profile
+from asclib import batches, features, profiles, train
+from asclib.profiles import get_profile
 from asclib.files import DiskFullError
 
 from test_train import TINY_TRAINING, data, runs  # noqa: F401  (fixtures: random clips, runs in tmp)
@@ -86,7 +86,7 @@ def default_precision(monkeypatch):
 
 
 def test_bf16_training_follows_the_float32_loss_curve(data):
-    longer = architectures.resized(TINY_TRAINING, epochs={"fcnn": 6})
+    longer = profiles.resized(TINY_TRAINING, epochs={"fcnn": 6})
     longer = dataclasses.replace(longer, train=dataclasses.replace(longer.train, steps_per_epoch=5))
     fp32 = train.fit("fcnn", 10, data, longer, progress=False)
     bf16 = train.fit("fcnn", 10, data, longer, progress=False, precision="bf16")

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from asclib import architectures, cam, plots
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 
 NAMES = ("resnet", "fcnn", "fsfcnn")
 QUICK = get_profile("quick")

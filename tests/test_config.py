@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from asclib import architectures
-from asclib.config import (TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, get_profile, paths,
-                           reduce_training)
+from asclib import architectures, profiles
+from asclib.config import TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, paths, reduce_training
+from asclib.profiles import get_profile
 from conftest import PAPER
 
 
@@ -34,7 +34,7 @@ def test_unknown_profile_is_named_in_the_error():
 
 def test_config_hash_is_stable_across_processes_and_sensitive_to_values():
     section = get_profile("paper").features
-    code = "from asclib.config import config_hash, get_profile; print(config_hash(get_profile('paper').features))"
+    code = "from asclib.config import config_hash; from asclib.profiles import get_profile; print(config_hash(get_profile('paper').features))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={**os.environ, "PYTHONHASHSEED": "123"}).stdout.strip()
     assert config_hash(section) == other
@@ -74,7 +74,7 @@ def test_a_smoke_run_shortens_every_training_and_nothing_else(monkeypatch):
     smoke_paths = paths("paper")
     assert (smoke_paths.runs.name, smoke_paths.results.name) == ("paper-smoke", "paper-smoke")
     assert (smoke_paths.cache, smoke_paths.augmented) == (recipe_paths.cache, recipe_paths.augmented)
-    code = "from asclib.config import get_profile; print(get_profile('paper').train.batch_size)"  # a kernel, a worker
+    code = "from asclib.profiles import get_profile; print(get_profile('paper').train.batch_size)"  # a kernel, a worker
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "2\n"
     assert reduce_training() == {} and get_profile("paper") == recipe and paths("paper") == recipe_paths
 
@@ -98,7 +98,7 @@ def test_shortened_training_refuses_what_the_recipe_cannot_be(overrides, message
     monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
     with pytest.raises(ValueError, match=message):
         reduce_training(**overrides)
-    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and architectures.epochs("resnet", PAPER) == 126
+    assert not os.environ[TRAINING_OVERRIDES_VARIABLE] and PAPER.epochs("resnet") == 126
 
 
 @pytest.mark.parametrize("value, message", [
@@ -125,5 +125,5 @@ def test_a_modified_profile_reaches_the_functions_that_use_it():
     audio = np.random.default_rng(0).standard_normal(quick.audio.n_samples) * 0.1
     assert features.log_mel(audio, narrow).shape[0] == 24 and features.log_mel(audio, quick).shape[0] == 40
     assert architectures.build("fcnn", 10, narrow).n_mels == 24
-    wider = architectures.resized(quick, {"fcnn": (6, 8, 16)})
+    wider = profiles.resized(quick, {"fcnn": (6, 8, 16)})
     assert architectures.build("fcnn", 10, wider).body[1].out_channels == 18  # 6 x the 3 input channels

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 import subprocess
 import sys
 import warnings
@@ -12,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from asclib import features
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from asclib.data import AudioError, load_audio
 
 from conftest import PAPER, QUICK
@@ -76,7 +77,7 @@ def test_htk_mel_filters_are_librosas_bit_for_bit(name):
 
 def test_features_never_import_librosa():
     """Each worker process would pay librosa's import and numba set-up (about a second)."""
-    code = ("import sys, numpy as np; from asclib import features; from asclib.config import get_profile; features.log_mel(np.zeros(441_000), get_profile('paper')); "
+    code = ("import sys, numpy as np; from asclib import features; from asclib.profiles import get_profile; features.log_mel(np.zeros(441_000), get_profile('paper')); "
             "assert 'librosa' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -148,6 +149,34 @@ def test_changed_config_never_reuses_stale_features(clips):
     other = dataclasses.replace(quick, features=dataclasses.replace(quick.features, n_mels=32))
     assert features.cache_folder(other) != features.cache_folder(quick)
     assert features.cached_log_mels(clips[:1], other, workers=1, progress=False).shape[1] == 32
+
+
+def test_changed_feature_code_never_reuses_stale_features(clips, monkeypatch):
+    """The store is keyed by the code that makes a log-mel (`features.code_hash`): log-mels
+    scaled differently, or audio read differently, get a new store; prose and the store's own
+    mechanics keep it."""
+    from asclib import data
+
+    def folder_with(module, text):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(Path, "read_text", lambda self, real=Path.read_text:
+                          text if str(self) == module.__file__ else real(self))
+            features.code_hash.cache_clear()
+            try:
+                return features.cache_folder(QUICK)
+            finally:
+                features.code_hash.cache_clear()
+
+    before = features.cache_folder(QUICK)
+    source, reader = Path(features.__file__).read_text(), Path(data.__file__).read_text()
+    scaled = source.replace("return (logmel - low) / (high - low)", "return 0.5 * (logmel - low) / (high - low)")
+    store = source.replace("return len(self.rows)", "return int(len(self.rows))")  # LogMelRows, not a log-mel
+    padded = reader.replace("if samples.shape[0] == 0:", "if samples.shape[0] == 0 or False:")
+    assert len({source, scaled, store}) == 3 and padded != reader
+    assert folder_with(features, source.replace('"""', '"""Reworded. ', 1) + "# a comment\n") == before
+    assert folder_with(features, store) == before
+    assert folder_with(features, scaled) != before
+    assert folder_with(data, padded) != before
 
 
 def test_a_truncated_store_is_detected_and_recomputed(clips):

@@ -16,7 +16,7 @@ import torch
 from submitit.core.utils import DelayedSubmission
 from submitit.local.local import LocalJobEnvironment
 
-from asclib import architectures, data, evaluation, launch, plan, runs, train
+from asclib import architectures, data, evaluation, launch, plan, profiles, runs, train
 from conftest import PAPER, TINY
 from test_train import TINY_TRAINING
 
@@ -29,7 +29,7 @@ def folders(tmp_path, monkeypatch):
 
 
 def _profile(epochs: int = 2, steps: int = 3):
-    tiny = architectures.tiny(TINY, epochs=epochs)
+    tiny = profiles.tiny(TINY, epochs=epochs)
     return dataclasses.replace(tiny, models=TINY_TRAINING.models,
                                train=dataclasses.replace(tiny.train, steps_per_epoch=steps, batch_size=4, seeds=(0,)),
                                augment=dataclasses.replace(TINY.augment, crop_frames=32))
@@ -169,14 +169,14 @@ def test_unknown_run_labels_are_refused_with_the_known_ones(tiny_corpus, folders
     jobs, _ = train.unique_jobs(data.load_index(tiny_corpus, profile), profile)
     with pytest.raises(ValueError, match="no run is labelled 'resnet-10c seed 9'; the runs are: resnet-10c seed 0"):
         launch.chosen(jobs, ["resnet-10c seed 9"])
-    assert [launch.label(job) for job in launch.chosen(jobs, ["fcnn-3c seed 0"])] == ["fcnn-3c seed 0"]
+    assert [plan.label(job) for job in launch.chosen(jobs, ["fcnn-3c seed 0"])] == ["fcnn-3c seed 0"]
 
 
 @pytest.mark.parametrize("seconds, slots, busy, wall", [
     ([3, 2, 2, 1], 2, [], 4), ([3, 3, 3], 3, [], 3), ([5], 2, [4, 1], 6), ([], 4, [2], 2), ([1, 1], 1, [], 2),
     ([3, 1, 1, 1], 2, [], 3), ([], 2, [], 0)])
 def test_schedule_hands_each_run_to_the_first_free_worker(seconds, slots, busy, wall):
-    assert launch.schedule(seconds, slots, busy)[2] == wall
+    assert plan.schedule(seconds, slots, busy)[2] == wall
 
 
 def test_gpu_plans_of_the_paper_recipe():

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from asclib import architectures, models
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 
 from conftest import PAPER, QUICK
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from asclib import plan as planning
 from asclib import architectures
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from asclib.data import read_split
 
 from conftest import PAPER, QUICK

@@ -12,15 +12,15 @@ import pytest
 import soundfile as sf
 import torch
 
-from asclib import architectures, features, fusion, predict, train
+from asclib import features, fusion, predict, profiles, train
 from asclib.__main__ import main
-from asclib.config import get_profile
+from asclib.profiles import get_profile
 from asclib.data import SCENES, AudioFormatWarning, load_audio
 
 QUICK = get_profile("quick")
 # The quick profile's audio and features (so real clips are converted as they would be) with
 # tiny networks trained for one step: a few hundred milliseconds per run.
-_TINY = architectures.tiny(QUICK, epochs=1)
+_TINY = profiles.tiny(QUICK, epochs=1)
 TINY = dataclasses.replace(_TINY, train=dataclasses.replace(_TINY.train, steps_per_epoch=1, batch_size=4, seeds=(0,)))
 RATE = QUICK.audio.sample_rate
 
@@ -132,7 +132,7 @@ def test_several_runs_of_one_model_are_refused_unless_named(runs, tmp_path, monk
 
 def test_unfinished_runs_are_skipped_in_a_folder_and_refused_when_named(runs, tmp_path, monkeypatch):
     monkeypatch.setenv("ASC_RUNS_DIR", str(tmp_path))
-    longer = architectures.resized(TINY, epochs={"resnet": 2})
+    longer = profiles.resized(TINY, epochs={"resnet": 2})
     unfinished = _fit("resnet", 3, longer, stop_after=1).folder
     with pytest.raises(train.CheckpointError, match="has trained 1 of its 2 epochs"):
         predict.find_runs([runs, unfinished])

@@ -10,13 +10,13 @@ import pandas as pd
 import pytest
 import torch
 
-from asclib import architectures, evaluation, models, train
-from asclib.config import get_profile
+from asclib import architectures, evaluation, models, profiles, train
+from asclib.profiles import get_profile
 
 from conftest import PAPER
 
 QUICK = get_profile("quick")
-_TINY = architectures.tiny(QUICK, epochs=2)
+_TINY = profiles.tiny(QUICK, epochs=2)
 TINY_TRAINING = dataclasses.replace(
     _TINY, train=dataclasses.replace(_TINY.train, steps_per_epoch=3, batch_size=4, seeds=(0,)))
 
@@ -174,6 +174,40 @@ def test_shuffling_the_index_keeps_each_filename_with_its_own_probabilities(tmp_
     assert ordered[list(train.classes_of(10))].duplicated().sum() == 0  # really clip-specific
 
 
+def test_stored_predictions_are_made_again_for_other_code_clips_devices_or_labels(tmp_path, monkeypatch, data):
+    """A run's `evaluation.csv` is reused only under its key (`evaluation.predictions_key`): the
+    prediction code, and the evaluation clips with their devices and labels."""
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    import soundfile as sf
+
+    rows = []
+    for k, device in enumerate(["a", "b", "s4"]):
+        path = tmp_path / f"park-espoo-1-{k}-{device}.wav"
+        sf.write(path, np.random.default_rng(k).standard_normal(64_000).astype(np.float32) * 0.1, 16_000)
+        rows.append({"filename": f"audio/{path.name}", "path": str(path), "device": device, "scene": "park",
+                     "split": "evaluate"})
+    index = pd.DataFrame(rows)
+    run = train.fit("fcnn", 10, data, TINY_TRAINING, seed=0, progress=False)
+    made = []
+    real = evaluation.predict
+    monkeypatch.setattr(evaluation, "predict", lambda *args, **kwargs: made.append(1) or real(*args, **kwargs))
+    first = evaluation.run_predictions(run, index, TINY_TRAINING)
+    pd.testing.assert_frame_equal(evaluation.run_predictions(run, index, TINY_TRAINING), first)
+    assert len(made) == 1  # stored and reused
+    relabelled = index.assign(scene=["park", "park", "bus"])
+    assert list(evaluation.run_predictions(run, relabelled, TINY_TRAINING)["label"]) == ["park", "park", "bus"]
+    moved = relabelled.assign(device=["a", "c", "s4"])
+    assert list(evaluation.run_predictions(run, moved, TINY_TRAINING)["device"]) == ["a", "c", "s4"]
+    assert len(made) == 3
+    source = Path(evaluation.__file__).read_text()
+    changed = source.replace("torch.softmax(model(x), dim=1)", "torch.softmax(model(x), dim=-1)")
+    assert changed != source
+    monkeypatch.setattr(Path, "read_text", lambda self, real=Path.read_text:
+                        changed if str(self) == evaluation.__file__ else real(self))
+    evaluation.run_predictions(run, moved, TINY_TRAINING)
+    assert len(made) == 4
+
+
 def test_accuracy_is_the_share_of_argmax_hits_per_device_and_group():
     classes = list(train.classes_of(3))
     hit, miss = [0.8, 0.1, 0.1], [0.1, 0.1, 0.8]  # true class "indoor" for every clip
@@ -241,27 +275,55 @@ def test_the_notebook_runs_trained_side_by_side_are_bit_for_bit_those_trained_al
     assert orders[5, "fcnn-10c"] != orders[5, "fsfcnn-10c"] and orders[5, "fcnn-10c"] != orders[6, "fcnn-10c"]
 
 
-def test_a_run_key_changes_with_the_training_code_not_with_its_prose(data):
-    """The run folder's name hashes the code of `train.TRAINING_CODE`: a changed model never
-    reuses an old checkpoint, a changed docstring or comment keeps it."""
+def _keys_with(module, text: str, data) -> dict[str, Path]:
+    """Every paper network's 10-class run folder while `module`'s source file reads `text`."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "read_text", lambda self, real=Path.read_text:
+                      text if str(self) == module.__file__ else real(self))
+        train.training_code_hash.cache_clear()
+        try:
+            return {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
+        finally:
+            train.training_code_hash.cache_clear()
+
+
+def test_a_run_key_changes_with_its_own_code_not_with_prose_or_another_network(data):
+    """A run's key hashes the trainer's modules and its own network's code: a docstring or
+    comment keeps every run, a new network in asclib/models.py retrains nothing, a change to
+    what one network uses retrains that network's runs alone, a change to the trainer all."""
     import ast
 
-    before = train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
+    before = {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
     source = Path(models.__file__).read_text()
-    edits = {"prose": source.replace('"""', '"""A reworded docstring. ', 1) + "\n# a comment\n",
-             "code": source + "\nEXTRA_CONSTANT = 1\n"}
-    keys = {}
-    try:
-        for kind, text in edits.items():
-            with pytest.MonkeyPatch.context() as patch:
-                patch.setattr(Path, "read_text", lambda self, text=text, real=Path.read_text:
-                              text if self.name == "models.py" else real(self))
-                train.training_code_hash.cache_clear()
-                keys[kind] = train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
-    finally:
-        train.training_code_hash.cache_clear()
-    assert ast.parse(edits["prose"])  # still Python
-    assert keys["prose"] == before and keys["code"] != before
+    prose = source.replace('"""', '"""A reworded docstring. ', 1) + "\n# a comment\n"
+    fifth = source + "\n\nclass FifthNet(nn.Module):\n    def forward(self, x):\n        return _bn(3)(x)\n"
+    shortcut = "shortcut = same_avg_pool(x, 3, (1, 2))"
+    assert shortcut in source  # the ResNet's residual shortcut, which the FCNNs do not use
+    resnet_only = source.replace(shortcut, "shortcut = same_avg_pool(x, 3, (1, 2)) * 1.0")
+    shared = source.replace("eps=1e-3", "eps=1e-4")  # BatchNorm of every network
+    assert ast.parse(prose) and ast.parse(fifth) and ast.parse(resnet_only) and shared != source
+    assert _keys_with(models, prose, data) == before
+    assert _keys_with(models, fifth, data) == before
+    changed = _keys_with(models, resnet_only, data)
+    assert changed["resnet"] != before["resnet"] and changed["fcnn"] == before["fcnn"] and changed["fsfcnn"] == before["fsfcnn"]
+    assert all(key != before[name] for name, key in _keys_with(models, shared, data).items())
+    trainer = Path(train.__file__).read_text() + "\nEXTRA_CONSTANT = 1\n"
+    assert all(key != before[name] for name, key in _keys_with(train, trainer, data).items())
+
+
+def test_a_new_network_registered_in_the_architectures_module_retrains_nothing(data):
+    """A registration added to asclib/architectures.py leaves every other network's run key."""
+    from asclib import architectures
+
+    before = {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
+    source = Path(architectures.__file__).read_text()
+    registered = source + "\nregister(Architecture(name='fifth', title='Fifth', model_class=models.FCNN, seed_id=4, " \
+        "widths={}, epochs={}, trained_for=(10,), augmentations=('mixup', 'random_crop'), weight_decay=0.0, " \
+        "keras_decay=False, cam='gradcam', notebook='13_fifth', tiny_width=2))\n"
+    assert _keys_with(architectures, registered, data) == before
+    built = source.replace("models.initialise(model, profile.models.bn_momentum)",
+                           "models.initialise(model, profile.models.bn_momentum)\n    model.extra = 1")
+    assert built != source and all(key != before[name] for name, key in _keys_with(architectures, built, data).items())
 
 
 def test_a_run_key_holds_its_own_seed_not_the_profiles_list_of_seeds(data):
