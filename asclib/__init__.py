@@ -13,7 +13,7 @@ Module map, in the order the notebooks use them:
 | microphones | measured microphone responses: the unseen devices s7-s11, the pool DIR draws from | 01, 03, 12 |
 | baseline | a logistic regression on mean log-mels that calibrates the corpus's difficulty | 01 |
 | features | log-mels with valid deltas, cached | 02 |
-| augment, compand | the registry of the augmentations (the paper's nine, two after it); the offline ones; SoX's compander | 03 |
+| augment, compand | the registry of the augmentations (the paper's and later ones: docs/library.md, "The registries"); the offline ones; SoX's compander | 03 |
 | batches | training batches and the online augmentations, in torch | 03-06, 09 |
 | architectures, models | the registry of the networks; their classes | 04-06 |
 | train, curves | training runs and their checkpoints; their curves for TensorBoard | 04-06, 09 |

@@ -3,8 +3,9 @@
 The 10-class ResNet is trained once per row and seed. A row is a recipe, a list of method names
 (`augment.METHODS`). Mixup and random crop are always on; each row adds augmentations to the
 one before: SpecAugment (sa), spectrum correction (sc), reverberation with DRC (r), then pitch
-shift, speed change, noise and mixing (aug). Three rows go beyond the paper (`BEYOND_PAPER`):
-its full recipe plus device impulse responses (dir), Freq-MixStyle (fms), or both. The paper's rows enable SpecAugment on the ResNet
+shift, speed change, noise and mixing (aug). The rows beyond the paper (`BEYOND_PAPER`) add
+later methods to its full recipe, such as device impulse responses (dir) and Freq-MixStyle
+(fms); every row and its recipe: docs/library.md, "The registries". The paper's rows enable SpecAugment on the ResNet
 although the authors' code (and notebook 04) trains it without; `NOTEBOOK_04_ROW` is notebook
 04's recipe (`architectures`) at the ablation's budget, for comparison (where that budget is
 notebook 04's, as in the paper profile, its runs are notebook 04's own). A new row is one more
@@ -35,8 +36,8 @@ ROWS = {
     "+sa+sc+r": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc"),
     "+sa+sc+r+aug": ("mixup", "random_crop", "spec_augment", "spectrum_correction", "reverb_drc", *EXTRA),
 }
-# Beyond the paper: the two device-robustness methods that came after it (`augment`: dir,
-# freq_mixstyle), each and both on top of its full recipe, each row compared with that recipe
+# Beyond the paper: device-robustness methods that came after it (`augment`: dir,
+# freq_mixstyle), on top of its full recipe, each row compared with that recipe
 PAPER_ROW = "+sa+sc+r+aug"  # the paper's full recipe
 PAPER_RECIPE = ROWS[PAPER_ROW]
 BEYOND_PAPER = {

@@ -1,5 +1,6 @@
-"""The paper's nine augmentations (section 2.3; docs/spec.md sections 5.2 and 6) and two that came
-after it, as data: one registry, `METHODS` (notebooks 03, 04-06, 09, 12).
+"""The paper's nine augmentations (section 2.3; docs/spec.md sections 5.2 and 6) and those that came
+after it, as data: one registry, `METHODS` (notebooks 03, 04-06, 09, 12; every entry is listed in
+docs/library.md, "The registries").
 
 Each `Method` has a name, a kind and a stable seed id. A recipe is a list of method names: the
 notebooks' models have theirs in `asclib.architectures`, the rows of Table 3 theirs in
@@ -8,15 +9,15 @@ into its online and its offline methods.
 
 Online, on batches of features, implemented once, in torch on the training device
 (`asclib.batches`): `mixup`, `random_crop` (every recipe has both: a training step mixes two
-halves and crops them), `spec_augment` and, after the paper, `freq_mixstyle`. The reference's
+halves and crops them), `spec_augment` and methods from after the paper (`freq_mixstyle`). The reference's
 three draw their random numbers from the run's generator in the reference's order
 (`batches.draw`), so their seed ids name them without seeding anything; a method added later
 draws from a generator of its own, seeded by the run's seed, its seed id and the step
 (`batches.own_generator`), so that it never moves the draws of the others.
 
 Offline, as new clips, each clip's generator seeded by the method's seed id:
-`spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio` and,
-after the paper, `dir` (device impulse responses, `asclib.microphones`), which makes several
+`spectrum_correction`, `reverb_drc`, `pitch_shift`, `speed_change`, `noise`, `mix_audio` and
+methods from after the paper, such as `dir` (device impulse responses, `asclib.microphones`), which makes several
 copies of each device-A clip (`substitute_copies` of the profile), each through another
 microphone; a training step reads one of them in place of the clip with a probability instead
 of adding them to the training set (`substitutes`). `generate_offline(index, profile, method, seed)` writes one method's clips as a

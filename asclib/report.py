@@ -12,6 +12,11 @@ readers see on GitHub); for any other profile, and for a smoke run (training sho
 that fails leaves its previous version untouched. The results folder is `results/<profile>/`
 (a smoke run's `results/<profile>-smoke/`); its `manifest.json` records the code version, the
 parameters, a smoke run's reductions, the run time of each notebook and a hash of each file in it.
+
+What the registries hold (the augmentations, the networks, Table 3's rows, the devices) is
+rendered from them by `registry_table`, into the `<!-- registry: NAME -->` blocks of the docs
+(`update_registries`; `update_readme` fills them too) and into notebooks 03 and 09, so that no
+count or list of a registry is typed by hand (docs/library.md, "The registries").
 """
 
 from __future__ import annotations
@@ -28,11 +33,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from asclib import architectures, kernels, runs, synth, train
+from asclib import ablation, architectures, augment, kernels, runs, synth, train
 from asclib.config import PROJECT_ROOT, paths, training_overrides
-from asclib.profiles import get_profile
-from asclib.data import check_dataset, exclude_files, load_index
+from asclib.data import (DEVELOPMENT_DEVICES, DEVICES, GROUP_OF, MINOR_TRAINING_DEVICES, check_dataset,
+                         exclude_files, load_index)
 from asclib.files import atomic_path
+from asclib.profiles import get_profile
 
 NOTEBOOK_DIR = PROJECT_ROOT / "notebooks"
 MANIFEST = "manifest.json"
@@ -69,7 +75,7 @@ def _cell(value) -> str:
 
 
 README = PROJECT_ROOT / "README.md"
-DOCS = PROJECT_ROOT / "docs"  # the documentation beside the README, whose results blocks are filled too
+DOCS = PROJECT_ROOT / "docs"  # the documentation beside the README, whose results and registry blocks are filled too
 # A README block that the reproduce command fills: the tables of results/<profile>/ matching
 # the pattern (CSV files, rows concatenated in name order), rendered as Markdown.
 _README_BLOCK = re.compile(r"(<!-- results: (?P<pattern>[^ ]+) -->\n).*?(<!-- /results -->)", re.S)
@@ -79,9 +85,10 @@ def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
     """Rewrite every `<!-- results: PATTERN -->` ... `<!-- /results -->` block of `readme` from
     the CSV tables of `results/<profile>/` matching PATTERN, so that the README's numbers are
     always the committed results', followed by a line naming the notebooks that make them (a
-    result file's name starts with its notebook's number). Returns the patterns filled; a
-    pattern matching no file, or a file of no notebook, is an error (and the README is left as
-    it was)."""
+    result file's name starts with its notebook's number), and every `<!-- registry: NAME -->`
+    block from the registries (`fill_registries`). Returns the patterns and registry names
+    filled; a pattern matching no file, or a file of no notebook, is an error (and the README is
+    left as it was)."""
     results = paths(profile).results
 
     def fill(match: re.Match) -> str:
@@ -95,11 +102,122 @@ def update_readme(profile: str = "quick", readme: Path = README) -> list[str]:
         return match[1] + markdown_table(table) + caption + match[3]
 
     text = readme.read_text()
-    updated = _README_BLOCK.sub(fill, text)
+    updated = fill_registries(_README_BLOCK.sub(fill, text), readme)
     if updated != text:
         with atomic_path(readme) as temporary:
             temporary.write_text(updated)
-    return [match["pattern"] for match in _README_BLOCK.finditer(text)]
+    return [match["pattern"] for match in _README_BLOCK.finditer(text)] + \
+        [match["name"] for match in _REGISTRY_BLOCK.finditer(text)]
+
+
+# --------------------------------------------------------------------------------------------
+# What the registries hold, as tables (module docstring)
+
+# A block of the docs filled from a registry: `registry_table(NAME)` rendered as Markdown.
+_REGISTRY_BLOCK = re.compile(r"(<!-- registry: (?P<name>[\w-]+) -->\n).*?(<!-- /registry -->)", re.S)
+_YES_NO = {True: "yes", False: "no"}
+
+
+def _listed(names) -> str:
+    return ", ".join(names) or "–"
+
+
+def _augmentations() -> pd.DataFrame:
+    """`augment.METHODS`: each method's kind, whether the paper has it (its full recipe in Table 3
+    does), what it acts on, the networks whose recipe has it and the first row of Table 3 that adds it."""
+    rows = ablation.rows()
+    listed = []
+    for name, method in augment.METHODS.items():
+        acts_on = "batches" if method.kind == "online" else \
+            ("device-A" if method.device_a_only else "all") + " training clips" + \
+            (" (copies, one read in place of the clip)" if method.substitutes else "")
+        listed.append({"method": name, "kind": method.kind,
+                       "from": "the paper" if name in ablation.PAPER_RECIPE else "after the paper",
+                       "acts on": acts_on,
+                       "networks' recipes": _listed([entry.title for entry in architectures.REGISTRY.values()
+                                                     if name in entry.augmentations]),
+                       "first row of Table 3": next((label for label, recipe in rows.items() if name in recipe), "–"),
+                       "what": method.description})
+    return pd.DataFrame(listed).set_index("method")
+
+
+def _networks() -> pd.DataFrame:
+    """`architectures.REGISTRY`: each network's title, class, class counts, notebook, recipe and CAM."""
+    return pd.DataFrame([{"network": name, "title": entry.title, "class": entry.model_class.__name__,
+                          "classes": _listed(map(str, entry.trained_for)), "notebook": entry.notebook,
+                          "recipe": _listed(entry.augmentations), "class activation map": entry.cam}
+                         for name, entry in architectures.REGISTRY.items()]).set_index("network")
+
+
+def _table_3_rows() -> pd.DataFrame:
+    """`ablation.rows()`: each row of Table 3, whose it is, the row it is compared with or built on
+    (`ablation.steps`), what it changes there, and its recipe."""
+    listed, previous = [], None
+    for label, recipe in ablation.rows().items():
+        if label in ablation.ROWS:
+            source, base, previous = "the paper", previous, label
+        else:
+            source, base = ("beyond the paper" if label in ablation.BEYOND_PAPER else "notebook 04's recipe"), \
+                ablation.PAPER_ROW
+        before = ablation.rows()[base] if base else ()
+        change = [f"+{name}" for name in recipe if name not in before] + \
+            [f"-{name}" for name in before if name not in recipe]
+        listed.append({"row": label, "from": source, "differs from": base or "–",
+                       "change": _listed(change) if base else "–", "recipe": _listed(recipe)})
+    return pd.DataFrame(listed).set_index("row")
+
+
+def _devices() -> pd.DataFrame:
+    """`data.DEVICES`: each device's group, whether it records training clips and whether the
+    "overall" accuracy counts it (the development set's devices)."""
+    return pd.DataFrame([{"device": device, "group": GROUP_OF[device],
+                          "in training": _YES_NO[device == "a" or device in MINOR_TRAINING_DEVICES],
+                          "in overall": _YES_NO[device in DEVELOPMENT_DEVICES]}
+                         for device in DEVICES]).set_index("device")
+
+
+REGISTRIES = {  # block name -> (the table, where it comes from)
+    "augmentations": (_augmentations, "`augment.METHODS`"),
+    "networks": (_networks, "`architectures.REGISTRY`"),
+    "table-3-rows": (_table_3_rows, "`ablation.rows()`"),
+    "devices": (_devices, "`data.DEVICES`"),
+}
+
+
+def registry_table(name: str) -> pd.DataFrame:
+    """What a registry holds, one row per entry, in registration order: `name` one of
+    `REGISTRIES` (notebooks 03 and 09; docs/library.md, "The registries")."""
+    if name not in REGISTRIES:
+        raise ValueError(f"unknown registry {name!r}: expected one of {tuple(REGISTRIES)}")
+    return REGISTRIES[name][0]()
+
+
+def fill_registries(text: str, document: Path | str = "the text") -> str:
+    """`text` with every `<!-- registry: NAME -->` ... `<!-- /registry -->` block rewritten from
+    `registry_table(NAME)`, with a line naming its source."""
+    def fill(match: re.Match) -> str:
+        if match["name"] not in REGISTRIES:
+            raise ValueError(f"{document}: unknown registry block {match['name']!r}; expected one of {tuple(REGISTRIES)}")
+        caption = f"\n*From {REGISTRIES[match['name']][1]}, by `report.registry_table(\"{match['name']}\")`.*\n"
+        return match[1] + markdown_table(registry_table(match["name"])) + caption + match[3]
+
+    return _REGISTRY_BLOCK.sub(fill, text)
+
+
+def update_registries(documents=None) -> list[Path]:
+    """Fill the registry blocks of `documents` (default: the README and docs/*.md), which need no
+    training, and leave their results blocks as they are; returns the documents changed. After
+    registering a network, an augmentation, a Table 3 row or a device:
+    `python -c "from asclib import report; report.update_registries()"`."""
+    changed = []
+    for document in documents or [README, *sorted(DOCS.glob("*.md"))]:
+        text = Path(document).read_text()
+        updated = fill_registries(text, document)
+        if updated != text:
+            with atomic_path(Path(document)) as temporary:
+                temporary.write_text(updated)
+            changed.append(Path(document))
+    return changed
 
 
 def read_table(name: str, profile: str) -> pd.DataFrame:

@@ -196,7 +196,8 @@ def _markdown_cells(notebook: Path) -> list[tuple[int, str]]:
 
 
 def _outside_generated_blocks(text: str) -> str:
-    return re.sub(r"<!-- results: [^ ]+ -->\n.*?<!-- /results -->", " ", text, flags=re.S)
+    """`text` without its `<!-- results: ... -->` and `<!-- registry: ... -->` blocks (asclib.report)."""
+    return re.sub(r"<!-- (results|registry): [^ ]+ -->\n.*?<!-- /\1 -->", " ", text, flags=re.S)
 
 
 BENCHMARK_OUTPUTS = {path.name for path in (PROJECT_ROOT / "benchmarks" / "results").iterdir()}

@@ -47,6 +47,34 @@ def test_update_readme_fills_blocks_from_results_and_refuses_a_missing_table(tmp
     assert "old" in readme.read_text()
 
 
+def test_registry_blocks_are_filled_from_the_registries_and_follow_a_new_entry(tmp_path, monkeypatch):
+    """The registries' tables (docs/library.md, "The registries") need no results, and an entry
+    registered later shows in them without a sentence to change."""
+    from asclib import ablation, architectures, augment, data
+
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(tmp_path / "results"))  # no results at all
+    document = tmp_path / "doc.md"
+    document.write_text("intro\n<!-- registry: augmentations -->\nstale\n<!-- /registry -->\n"
+                        "<!-- registry: table-3-rows -->\n<!-- /registry -->\nend\n")
+    assert report.update_registries([document]) == [document] and report.update_registries([document]) == []
+    text = document.read_text()
+    assert "stale" not in text and text.endswith("by `report.registry_table(\"table-3-rows\")`.*\n<!-- /registry -->\nend\n")
+    assert all(f"\n| {name} | {method.kind} |" in text for name, method in augment.METHODS.items())
+    assert report.update_readme("quick", document) == ["augmentations", "table-3-rows"]  # no results block to fill
+
+    monkeypatch.setitem(augment.METHODS, "made_up", augment.Method("made_up", "online", 99, "a made-up method"))
+    monkeypatch.setattr(ablation, "BEYOND_PAPER", {**ablation.BEYOND_PAPER, "+made_up": (*ablation.PAPER_RECIPE, "made_up")})
+    assert report.update_registries([document]) == [document]
+    text = document.read_text()
+    assert "| made_up | online | after the paper | batches | – | +made_up | a made-up method |" in text
+    assert f"| +made_up | beyond the paper | {ablation.PAPER_ROW} | +made_up |" in text
+    assert list(report.registry_table("networks").index) == list(architectures.REGISTRY)
+    assert list(report.registry_table("devices").index) == list(data.DEVICES)
+    document.write_text("<!-- registry: scenes -->\n<!-- /registry -->\n")
+    with pytest.raises(ValueError, match="unknown registry block 'scenes'"):
+        report.update_registries([document])
+
+
 def test_declared_parameters_are_read_from_the_tagged_cell():
     notebook = report.NOTEBOOK_DIR / "11_fusion_audit.ipynb"
     assert {"profile", "data_dir", "seed", "released_dir"} <= report.declared_parameters(notebook)
