@@ -3,11 +3,12 @@
 Importing it first caps every numerical library at its AVX2 code path (`asclib.kernels`), so
 that x86-64 CPUs compute the same bits; this must happen before numpy or torch is imported.
 
-Module map, in the order the notebooks use them:
+Module map, in the order the notebooks use them (the layers they stand in, and what each may
+import: docs/library.md, "Layers"):
 
 | module | what | notebooks |
 |---|---|---|
-| config | profiles (`quick`, `paper`) and paths | all |
+| config, profiles | profiles (`quick`, `paper`) and paths; a profile by name with every network's sizes | all |
 | data | reading a dataset in the DCASE layout | 01 |
 | synth, scenes, devices | the embedded synthetic corpus: scenes, events, rooms, recording devices | 01, 12 |
 | microphones | measured microphone responses: the unseen devices s7-s11, the pool DIR draws from | 01, 03, 12 |
@@ -24,7 +25,7 @@ Module map, in the order the notebooks use them:
 | ablation | Table 3, and its rows beyond the paper device by device | 09, 12 |
 | cam | class activation maps | 10 |
 | released, paper | the authors' released scores; the paper's numbers | 07-09, 11 |
-| plots, report | figures; result files, executing notebooks, the manifest | all |
+| plots, result_files, report | figures; result files; executing notebooks, the docs' generated blocks, the manifest | all |
 | plan, predict, export, kernels, files | the dry run; classifying new recordings (DCASE submission files); networks as ONNX; CPU code paths; safe writes | command line |
 """
 

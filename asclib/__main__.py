@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 def _smoke_options(command: argparse.ArgumentParser) -> None:
     """The options of a smoke run: they shorten every training and nothing else (config.reduce_training)."""
     smoke = command.add_argument_group(
-        "smoke run", "shorten every training (the five models and the ablation's runs) to check the whole "
+        "smoke run", "shorten every training (the notebooks' models and the ablation's runs) to check the whole "
         "path quickly; feature sizes and model widths stay the profile's. Runs and results then go to "
         "runs/<profile>-smoke/ and results/<profile>-smoke/, never replacing the recipe's")
     smoke.add_argument("--epochs", type=int, metavar="N", help="epochs of every training, the end of a "
@@ -89,7 +89,7 @@ def _smoke_options(command: argparse.ArgumentParser) -> None:
     smoke.add_argument("--batch-size", type=int, metavar="B", help="batch size (departs from the recipe's 32; "
                        "a mixup step draws 2 x B training clips)")
     smoke.add_argument("--seeds", type=int, metavar="K", help="train only the first K training seeds of the "
-                       "five models and of the ablation")
+                       "notebooks' models and of the ablation")
 
 
 def _launch_options(command: argparse.ArgumentParser) -> None:

@@ -8,7 +8,7 @@ seeds its runs' random streams. The trainer (`train`), CAM (`cam`), the tables (
 planner (`plan`), `predict` and the benchmarks read these entries; none of them tests a model's
 name.
 
-Adding a fourth architecture takes its builder (a module class called as
+Adding an architecture takes its builder (a module class called as
 `model_class(n_classes, width, n_mels)`, following `models.FCNN`'s `body`/`head` layout for
 Grad-CAM), one `register(Architecture(...))` here and its notebook
 (`tests/test_architectures.py` does it with a tiny made-up network). It retrains nothing
@@ -124,11 +124,11 @@ def build(name: str, n_classes: int, profile: Profile) -> nn.Module:
 
 
 # The reference's recipes: mixup and random crop on every batch, SpecAugment for the FCNNs
-# only, and the six offline augmentations' clips added to the training set.
+# only, and the clips of the paper's offline augmentations added to the training set.
 PAPER_OFFLINE = ("spectrum_correction", "reverb_drc", "pitch_shift", "speed_change", "noise", "mix_audio")
 # `paper`: the reference's exact widths and epochs (the FCNNs train twice as long as the ResNet).
 # `quick`: narrow networks, every model 14 epochs (532 steps, three cosine cycles): what three
-# seeds of five models and of the ablation's 18 runs allow in the budget of a 2-core CPU without
+# seeds of each model and of the ablation's runs allowed in the budget of a 2-core CPU without
 # AVX-512 (docs/performance.md, "Time and seeds"); the loss still falls (notebooks 04-06). Keras's l2(1e-3) on
 # the ResNet's kernels is 2e-3 on their gradient; the fsFCNN's reference had no Keras `decay`.
 register(Architecture(

@@ -2,12 +2,12 @@
 (paper section 3.4; notebook 10 and `python -m asclib predict --cam`).
 
 `maps(model, inputs)` gives one map per clip on the clip's own (mel bands, frames) grid, so it
-can be drawn under the spectrogram (`plots.cam_figure`). Two methods:
+can be drawn under the spectrogram (`plots.cam_figure`). The methods (`architectures.CAM_METHODS`):
 - "cam" (Zhou et al. 2016), the paper's: the class map a model averages into its logit (the
   ResNet's is classes x mel bands x frames / 16, `models.ResNet.class_maps`). The FCNN's and
   fsFCNN's class maps exist too but are coarse (frequency / 16 and / 4, time / 16 and / 32),
   which is why the paper shows the ResNet only.
-- "gradcam" (Selvaraju et al. 2017), so that all three models can be looked at: the feature
+- "gradcam" (Selvaraju et al. 2017), so that every model can be looked at: the feature
   maps of one layer, weighted by the mean gradient of the class's logit over each map, summed
   and rectified. By default the layer is the last ReLU before the 1x1 classifier convolution,
   i.e. the output of the last convolutional block: for the FCNN the block's own resolution,

@@ -70,7 +70,7 @@ class CorpusConfig:
     Training: `train_segments` device-A segments spread over `train_locations`, and for each of
     b, c, s1, s2, s3 a parallel recording of `minor_segments` of them (about 75 % A, 5 % each).
     Evaluation: `evaluate_segments` segments at `evaluate_locations` other locations, each
-    recorded by all fourteen devices (the nine of the development set and the unseen s7-s11).
+    recorded by every device of `data.DEVICES` (the development set's and the unseen s7-s11).
     """
 
     cities: tuple[str, ...] = ("barcelona", "helsinki", "lisbon", "london", "lyon",
@@ -173,7 +173,7 @@ class Profile:
     corpus: CorpusConfig = CorpusConfig()
 
     def width(self, name: str, n_classes: int):
-        """The width argument of network `name` with `n_classes` classes (`models.widths`)."""
+        """The width argument of network `name` with `n_classes` classes (`ModelConfig.widths`)."""
         for entry, classes, value in self.models.widths:
             if (entry, classes) == (name, n_classes):
                 return value
@@ -182,7 +182,7 @@ class Profile:
                          "asclib.profiles.get_profile has every registered network)")
 
     def epochs(self, name: str) -> int:
-        """How many epochs network `name` trains (`train.epochs`)."""
+        """How many epochs network `name` trains (`TrainConfig.epochs`)."""
         found = dict(self.train.epochs)
         if name not in found:
             raise ValueError(f"the {self.name} profile gives no epochs of {name}: it has {found} (a profile from "
@@ -209,7 +209,7 @@ PROFILES = {
         # rounding (benchmarks/results/cpu_agreement_one_ulp_nudge_vs_committed.txt); what five
         # seeds cost and buy over three: docs/performance.md, "Time and seeds"
         train=TrainConfig(steps_per_epoch=38, seeds=(0, 1, 2, 3, 4)),
-        # 3 seeds x 9 rows of Table 3 fit the budget only with short runs: 6 epochs, width 2
+        # 3 seeds of every row of Table 3 fit the budget only with short runs: 6 epochs, width 2
         # (notebook 09 measures what Table 2's ResNet budget would cost)
         ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=2, epochs=6),
     ),
@@ -234,7 +234,7 @@ def reduce_training(epochs: int | None = None, steps_per_epoch: int | None = Non
                     batch_size: int | None = None, seeds: int | None = None) -> dict:
     """Shorten every training of this process and of the processes it starts (notebook kernels,
     training workers) for a smoke run, by setting `ASC_TRAINING_OVERRIDES`; with no argument,
-    unset it (the profile's own recipe). `epochs` replaces the epochs of the five models and of
+    unset it (the profile's own recipe). `epochs` replaces the epochs of every network and of
     the ablation's runs; `steps_per_epoch` and `batch_size` those of `profile.train` (a mixup
     step draws 2 x batch_size clips); `seeds` keeps only the first that many training seeds of
     the models and of the ablation. Feature sizes and model widths never change. Returns the

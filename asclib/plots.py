@@ -1,7 +1,7 @@
 """Figures the notebooks show: spectrograms, device responses, heatmaps.
 
 Each function returns a matplotlib Figure, so a notebook can both display it and hand it to
-`asclib.report.save_figure`.
+`asclib.result_files.save_figure`.
 """
 
 from __future__ import annotations

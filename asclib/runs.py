@@ -28,7 +28,7 @@ def _predict_in_worker(job: dict) -> None:
 def predict_all(jobs: list[dict], sets: dict, index: pd.DataFrame, workers: int | None = None) -> None:
     """Store the evaluation predictions of the finished runs `jobs` (`train.fit_many`'s jobs),
     `workers` at a time (default: one per core); each run once, however often it is listed."""
-    unique = {train.run_folder(**{**train._folder_arguments(job), "data": sets[job["data"]]}): job for job in jobs}
+    unique = {train.job_folder(job, sets): job for job in jobs}
     _WORK.update(sets=sets, index=index)
     try:
         process_map(_predict_in_worker, list(unique.values()), workers or train.default_workers(),
@@ -41,7 +41,7 @@ def prepare(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: 
             with_ablation: bool = True, settings: launch.Settings | None = None) -> None:
     """Train every run of notebooks 04-06 (and 09's unless not `with_ablation`) and store their
     evaluation predictions: in forked processes (`workers` at a time), or through the launcher
-    of `settings`, where `settings.only` may pick runs by label (`launch.label`). Under torchrun
+    of `settings`, where `settings.only` may pick runs by label (`plan.label`). Under torchrun
     (several processes) only the training is done; the notebooks predict later."""
     extra = ablation.jobs(index, profile, data_seed=data_seed) if with_ablation else ((), {})
     jobs, sets = train.unique_jobs(index, profile, data_seed, also=extra)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, report, train
+from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, result_files, train
 from asclib.config import Profile
 from asclib.profiles import get_profile
 
@@ -121,9 +121,9 @@ def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: Profi
     for what, shown in (("training", results.curves()), ("training", results.training()),
                         ("accuracy", results.accuracy()), ("confusion", results.confusion())):
         if isinstance(shown, pd.DataFrame):
-            report.save_table(shown, f"{results.file_prefix}_{what}", profile.name)
+            result_files.save_table(shown, f"{results.file_prefix}_{what}", profile.name)
         else:
-            report.save_figure(shown, f"{results.file_prefix}_{what}", profile.name)
+            result_files.save_figure(shown, f"{results.file_prefix}_{what}", profile.name)
             pyplot.close(shown)  # shown once, here, in order
         display(shown)
     results.save_predictions()

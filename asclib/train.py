@@ -577,16 +577,16 @@ def unique_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
         jobs, sets = notebook_jobs(index, profile, data_seed)
     extra_jobs, extra_sets = also
     sets = {**sets, **extra_sets}
-    unique = {run_folder(**{**_folder_arguments(job), "data": sets[job["data"]]}): job
-              for job in [*jobs, *extra_jobs]}
+    unique = {job_folder(job, sets): job for job in [*jobs, *extra_jobs]}
     ordered = sorted(unique.values(), key=lambda job: architectures.notebook_runs().index((job["name"], job["n_classes"])))
     return ordered, sets
 
 
-def _folder_arguments(job: dict) -> dict:
-    """The arguments of `run_folder` among a `fit` job's."""
-    keys = ("name", "n_classes", "profile", "seed", "data", "augmentations", "group")
-    return {key: job[key] for key in keys if key in job}
+def job_folder(job: dict, sets: dict) -> Path:
+    """The run folder of a `fit_many` job whose training set is `sets[job["data"]]` (`run_folder`):
+    two jobs with one folder are one run (`unique_jobs`, `runs.predict_all`)."""
+    keys = ("name", "n_classes", "profile", "seed", "augmentations", "group")
+    return run_folder(**{key: job[key] for key in keys if key in job}, data=sets[job["data"]])
 
 
 def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,

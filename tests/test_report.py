@@ -11,7 +11,7 @@ import pandas as pd
 import papermill
 import pytest
 
-from asclib import kernels, report
+from asclib import kernels, report, result_files
 from asclib.config import PROJECT_ROOT, TRAINING_OVERRIDES_VARIABLE, reduce_training
 from asclib.data import EXCLUDED_FILES_VARIABLE, BadFilesWarning, load_index
 from conftest import PAPER, write_layout
@@ -19,7 +19,7 @@ from conftest import PAPER, write_layout
 
 def test_markdown_table_shows_missing_values_as_a_dash_and_keeps_three_decimals():
     table = pd.DataFrame({"overall": [74.56, float("nan")], "log loss": [0.6034, 1.0]}, index=["ours", "paper"])
-    lines = report.markdown_table(table).splitlines()
+    lines = result_files.markdown_table(table).splitlines()
     assert lines[0] == "|  | overall | log loss |"
     assert lines[2] == "| ours | 74.56 | 0.603 |" and lines[3] == "| paper | – | 1 |"
 
@@ -76,7 +76,7 @@ def test_registry_blocks_are_filled_from_the_registries_and_follow_a_new_entry(t
 
 
 def test_declared_parameters_are_read_from_the_tagged_cell():
-    notebook = report.NOTEBOOK_DIR / "11_fusion_audit.ipynb"
+    notebook = result_files.NOTEBOOK_DIR / "11_fusion_audit.ipynb"
     assert {"profile", "data_dir", "seed", "released_dir"} <= report.declared_parameters(notebook)
 
 
@@ -179,4 +179,4 @@ def test_every_committed_result_file_starts_with_its_notebooks_number():
     files = [file for folder in ("tables", "figures", "predictions") for file in sorted((results / folder).iterdir())]
     assert len(files) > 100
     for file in files:
-        report.notebook_of(file)  # raises for a file of no notebook
+        result_files.notebook_of(file)  # raises for a file of no notebook
