@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import warnings
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import soundfile as sf
 
 from asclib.data import (COARSE_OF, EXCLUDED_FILES_VARIABLE, SCENES, AudioError, AudioFormatWarning,
                          BadFilesWarning, DatasetError, check_dataset, exclude_files, load_audio, load_events,
-                         load_index, parse_filename, read_split)
+                         load_index, parse_filename, read_layout, read_split)
 from conftest import PAPER, QUICK, write_layout
 
 # --- the official fold-1 split files -------------------------------------------------------------
@@ -126,6 +127,20 @@ def test_split_file_listing_unknown_clip(tmp_path):
     split.write_text(split.read_text() + "audio/bus-espoo-9-9-b.wav\tbus\n")
     with pytest.raises(DatasetError, match=r"1 file\(s\) not listed in meta.csv: audio/bus-espoo-9-9-b.wav"):
         load_index(root, QUICK)
+
+
+def test_a_clip_in_both_training_and_evaluation_is_refused(tmp_path):
+    """A clip listed for training and for evaluation (here in every split file, so nothing else
+    is wrong) would be scored on what the model learnt from."""
+    root = small_layout(tmp_path / "d")
+    shared = "audio/park-espoo-0-0-a.wav"  # a training clip of `small_layout`
+    setup = root / "evaluation_setup"
+    with open(setup / "fold1_evaluate.csv", "a", newline="") as split:
+        split.write(f"{shared}\tpark\r\n")
+    with open(setup / "fold1_test.csv", "a") as split:
+        split.write(f"{shared}\n")
+    with pytest.raises(DatasetError, match=r"1 file\(s\) are in both fold1_train.csv and fold1_evaluate.csv: " + re.escape(shared)):
+        read_layout(root)
 
 
 def test_badly_named_file():

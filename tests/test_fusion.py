@@ -210,6 +210,23 @@ def test_two_stage_joins_p3_by_filename():
     pd.testing.assert_frame_equal(fusion.two_stage(SCORES, p3), expected)
 
 
+def test_explain_joins_p3_by_filename():
+    """Each clip's steps use its own P3 row (listed here as b, c, a); by position a would take b's.
+    a: bus 0.6 x 0.7 = 0.42 and park 0.4 x 0.2 = 0.08, renormalised over their sum 0.5."""
+    p3 = _table({"b.wav": {"outdoor": 0.6, "indoor": 0.3, "transportation": 0.1},
+                 "c.wav": {"indoor": 0.5, "outdoor": 0.25, "transportation": 0.25},
+                 "a.wav": {"transportation": 0.7, "outdoor": 0.2, "indoor": 0.1}}, COARSE_CLASSES)
+    steps = fusion.explain(SCORES, p3, "a.wav")
+    first = [p3.loc["a.wav", COARSE_OF[scene]] for scene in SCENES]
+    fine = [SCORES.loc["a.wav", scene] for scene in SCENES]
+    expected = pd.DataFrame({"coarse class": [COARSE_OF[scene] for scene in SCENES], "P10": fine,
+                             "P3 of its coarse class": first, "product": np.multiply(fine, first),
+                             "two-stage (renormalised)": np.multiply(fine, first) / 0.5},
+                            index=pd.Index(SCENES, name="scene"))
+    pd.testing.assert_frame_equal(steps, expected)
+    assert steps.loc[["bus", "park"], "two-stage (renormalised)"].tolist() == pytest.approx([0.84, 0.16])
+
+
 def test_ensemble_joins_tables_by_filename():
     """Each clip averages its own two rows; by position a would be averaged with b's row."""
     first = _table({"a.wav": {"indoor": 1.0}, "b.wav": {"outdoor": 1.0}, "c.wav": {"transportation": 1.0}},

@@ -18,10 +18,25 @@ from asclib.config import PROJECT_ROOT, get_profile
 HASWELL = {"avx2", "fma", "bmi2", "f16c", "avx512f"}
 
 
+# What must be capped, stated apart from `kernels.AVX2_CAPS`: every library that picks its code
+# path by the CPU, and the value that keeps it on AVX2 (the module docstring says why each).
+EXPECTED_CAPS = {
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy
+    "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS
+    "NUMBA_CPU_NAME": "haswell",  # numba (asclib.compand)
+    "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's ATen
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # MKL
+}
+
+
 def test_pin_sets_every_cap_on_an_avx2_cpu():
+    """Every library is capped, at the value that keeps it on AVX2 (a cap dropped or changed in
+    `kernels.AVX2_CAPS` fails here, not only in a run key)."""
     environ = {}
     kernels.pin(environ, HASWELL)
-    assert environ == kernels.AVX2_CAPS
+    assert environ == EXPECTED_CAPS
+    assert kernels.settings(environ) == EXPECTED_CAPS
 
 
 def test_pin_keeps_what_the_user_set():
@@ -48,10 +63,12 @@ def test_cpu_flags_reads_the_first_cpu(tmp_path):
 
 
 def _libraries_in_a_fresh_process(environ: dict) -> dict:
-    """The code paths numpy and torch chose in a new interpreter that imports asclib first."""
-    probe = ("import asclib, json, numpy, torch\n"
+    """The code paths numpy and torch chose, and the CPU numba compiles for, in a new interpreter
+    that imports asclib first."""
+    probe = ("import asclib, json, numba, numpy, torch\n"
              "from numpy._core._multiarray_umath import __cpu_features__ as f\n"
-             "print(json.dumps({'torch': torch.backends.cpu.get_cpu_capability(), 'numpy_avx512': f['X86_V4']}))")
+             "print(json.dumps({'torch': torch.backends.cpu.get_cpu_capability(), 'numpy_avx512': f['X86_V4'],\n"
+             "                  'numba': numba.config.CPU_NAME}))")
     done = subprocess.run([sys.executable, "-c", probe], env=environ, cwd=PROJECT_ROOT,
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -61,10 +78,10 @@ def test_importing_asclib_caps_numpy_and_torch_at_avx2():
     if not kernels.NEEDED_FLAGS <= kernels.cpu_flags():
         pytest.skip("this CPU has no AVX2: asclib leaves its libraries alone")
     clean = {name: value for name, value in os.environ.items() if name not in kernels.AVX2_CAPS}
-    assert _libraries_in_a_fresh_process(clean) == {"torch": "AVX2", "numpy_avx512": False}
+    assert _libraries_in_a_fresh_process(clean) == {"torch": "AVX2", "numpy_avx512": False, "numba": "haswell"}
     if "avx512f" in kernels.cpu_flags():  # only here can the opt-out show the native paths
         native = _libraries_in_a_fresh_process({**clean, kernels.OPT_OUT: "1"})
-        assert native == {"torch": "AVX512", "numpy_avx512": True}
+        assert native == {"torch": "AVX512", "numpy_avx512": True, "numba": None}
 
 
 def test_the_caps_are_part_of_every_run_key(monkeypatch):

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from asclib.config import TRAINING_OVERRIDES_VARIABLE
-from asclib.metrics import accuracy_by_device, check_plausible, log_loss, paired_bootstrap
+from asclib.metrics import accuracy_by_device, check_plausible, log_loss, paired_bootstrap, seeded_gain
 
 
 def test_accuracy_by_device_by_hand():
@@ -88,6 +88,35 @@ def test_bootstrap_is_deterministic_and_fast():
     assert time.perf_counter() - start < 1.0
     pd.testing.assert_frame_equal(first, paired_bootstrap(a, b, devices, n_resamples=1000, seed=3))
     assert not first.equals(paired_bootstrap(a, b, devices, n_resamples=1000, seed=4))
+
+
+# --- devices with unequal clip counts (real data has them; the resamples must pool clips as the gain does)
+
+def _unequal(gain_a: np.ndarray, clips_b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """System a wrong everywhere; system b gains `gain_a` (1 or 0 per clip) on device a and
+    nothing on `clips_b` clips of device b. Returns (a, b, devices)."""
+    devices = np.array(["a"] * len(gain_a) + ["b"] * clips_b)
+    before = np.zeros(len(devices), dtype=bool)
+    return before, np.concatenate([gain_a, np.zeros(clips_b)]).astype(bool), devices
+
+
+def test_bootstrap_of_unequal_devices_is_centred_on_the_pooled_gain():
+    """10 clips of device a all fixed, 30 of b unchanged: "overall" pools the 40 clips (+25
+    points), and so does every resample (neither device varies): the interval is [25, 25].
+    Averaging the two devices equally would centre it on 50."""
+    a, b, devices = _unequal(np.ones(10), 30)
+    row = paired_bootstrap(a, b, devices, n_resamples=200).loc["overall"]
+    assert row[["gain", "low", "high"]].tolist() == pytest.approx([25.0, 25.0, 25.0])
+
+
+def test_clip_spread_of_unequal_devices_pools_the_clips():
+    """5 of device a's 10 clips fixed, 90 clips of b unchanged. The pooled gain over the 100
+    clips varies with a's resampled sum only: its standard deviation is sqrt(10 x 0.25) / 100
+    = 1.58 points (averaging the devices equally would make it sqrt(0.25 / 10) / 2 = 7.9)."""
+    a, b, devices = _unequal(np.arange(10) % 2, 90)
+    row = seeded_gain(a, b, devices, n_resamples=4000, seed=2).loc["overall"]
+    assert row["gain"] == pytest.approx(5.0)
+    assert row["clip std"] == pytest.approx(100 * np.sqrt(10 * 0.25) / 100, rel=0.1)
 
 
 def test_bootstrap_rejects_mismatched_lengths():
