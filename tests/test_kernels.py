@@ -13,7 +13,8 @@ import pytest
 from torch import nn
 
 from asclib import architectures, kernels, models, train
-from asclib.config import PROJECT_ROOT, get_profile
+from asclib.config import PROJECT_ROOT
+from asclib.profiles import get_profile
 
 HASWELL = {"avx2", "fma", "bmi2", "f16c", "avx512f"}
 
@@ -95,8 +96,8 @@ def test_the_caps_are_part_of_every_run_key(monkeypatch):
 
 MKL_CALLS = """
 import torch
-from asclib import architectures, config
-profile = config.get_profile("quick")
+from asclib import architectures, profiles
+profile = profiles.get_profile("quick")
 for name in architectures.REGISTRY:
     for n_classes in architectures.CLASS_COUNTS:
         model = architectures.build(name, n_classes, profile)

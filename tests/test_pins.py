@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asclib import ablation, config, data, synth, tables
+from asclib import ablation, data, profiles, synth, tables
 from asclib.config import PROJECT_ROOT
 
 COMMITTED = PROJECT_ROOT / "results" / "quick" / "tables"
@@ -96,7 +96,7 @@ def fresh() -> dict[str, pd.DataFrame]:
     """Every pinned table computed from this machine's runs of the quick profile, as the notebooks
     save them: Tables 1-3 (`tables.paper_tables`), the gains of notebooks 07 and 08, the ablation's
     runs and steps (notebook 09), and notebook 12's gains per device and statements."""
-    prof = config.get_profile("quick")
+    prof = profiles.get_profile("quick")
     index = data.load_index(synth.dataset(prof), prof)
     made = tables.paper_tables(index, prof)
     models3, truth3 = tables.load_models(prof, index, 3)
@@ -127,7 +127,7 @@ def _ours(table: pd.DataFrame) -> pd.DataFrame:
 def test_every_overall_and_unseen_device_accuracy_holds(fresh, name):
     old, new = _ours(committed(name)), _ours(fresh[name])
     assert list(new.index) == list(old.index), f"{name}: rows {list(new.index)}, committed {list(old.index)}"
-    seeds = old["seeds"] if "seeds" in old else pd.Series(len(config.get_profile("quick").ablation.seeds), old.index)
+    seeds = old["seeds"] if "seeds" in old else pd.Series(len(profiles.get_profile("quick").ablation.seeds), old.index)
     for column in HELD:
         pooled = pooled_std(old, column)
         for system in old.index:
