@@ -35,8 +35,8 @@ if (SHARED / "real-clips").is_dir():
 
 def skip_or_fail(reason: str, variable: str) -> NoReturn:
     """Skip for want of something, or fail when the environment variable `variable` is set
-    (to anything but "" or "0"): `.ci/run` sets ASC_REQUIRE_SOX always and ASC_REQUIRE_SHARED
-    when ../shared exists, so that CI cannot pass with those tests silently skipped."""
+    (to anything but "" or "0"): `.ci/run` sets ASC_REQUIRE_SOX and ASC_REQUIRE_QEMU always and
+    ASC_REQUIRE_SHARED when ../shared exists, so that CI cannot pass with those tests silently skipped."""
     __tracebackhide__ = True  # report the caller's line, not this one
     value = os.environ.get(variable, "")
     if value not in ("", "0"):
