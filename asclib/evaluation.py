@@ -25,6 +25,22 @@ PREDICTIONS = "evaluation.csv"  # a finished run's predictions of the evaluation
 PREDICTIONS_KEY = "evaluation.key"  # beside it: `predictions_key` of the code and clips that made them
 
 
+# With one thread torch hands a 1x1 convolution of fewer clips than this to MKL's sgemm, whose
+# code path depends on the CPU's vendor (tests/test_vendor.py); a shorter batch is padded to it.
+PORTABLE_BATCH = 16
+
+
+@torch.no_grad()
+def probabilities_of(model: torch.nn.Module, x: torch.Tensor) -> np.ndarray:
+    """The class probabilities of the network inputs `x` (clips, 3, mels, frames) under `model`
+    (in eval mode), computed on at least `PORTABLE_BATCH` clips so that every CPU takes the same
+    path: a short batch is padded with silent inputs, whose outputs are dropped."""
+    n = len(x)
+    if n < PORTABLE_BATCH:
+        x = torch.cat([x, x.new_zeros((PORTABLE_BATCH - n, *x.shape[1:]))])
+    return torch.softmax(model(x), dim=1)[:n].cpu().numpy()
+
+
 @torch.no_grad()
 def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile: Profile,
             batch_size: int = 64) -> pd.DataFrame:
@@ -36,7 +52,7 @@ def predict(model: torch.nn.Module, index: pd.DataFrame, n_classes: int, profile
     probabilities = []
     for start in range(0, len(index), batch_size):
         x = torch.from_numpy(features.network_inputs(log_mels[start:start + batch_size])).to(device)
-        probabilities.append(torch.softmax(model(x), dim=1).cpu().numpy())
+        probabilities.append(probabilities_of(model, x))
     table = pd.DataFrame(np.concatenate(probabilities), columns=train.classes_of(n_classes))
     table.insert(0, "label", index[train.target_column(n_classes)].astype(str).to_numpy())
     table.insert(0, "device", index["device"].astype(str).to_numpy())

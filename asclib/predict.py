@@ -38,7 +38,7 @@ import pandas as pd
 import soundfile as sf
 import torch
 
-from asclib import architectures, features, fusion, train
+from asclib import architectures, evaluation, features, fusion, train
 from asclib.config import Profile, config_hash
 from asclib.data import COARSE_CLASSES, READ_ERRORS, SCENES, AudioError, AudioFormatWarning, load_audio
 
@@ -226,7 +226,7 @@ def classify(files, runs: list[TrainedRun]) -> Prediction:
             failures[file] = str(error)
             continue
         for run in runs:
-            probabilities[run.folder][file] = torch.softmax(run.model(x), dim=1)[0].numpy()
+            probabilities[run.folder][file] = evaluation.probabilities_of(run.model, x)[0]
     done = [file for file in dict.fromkeys(map(str, files)) if file not in failures]
     if not done:
         return Prediction(pd.DataFrame(columns=COLUMNS), _table({}, SCENES), _table({}, COARSE_CLASSES), failures)

@@ -94,17 +94,21 @@ def test_the_caps_are_part_of_every_run_key(monkeypatch):
     assert train.run_folder("fcnn", 10, profile, 0, data) != capped
 
 
+# As training and evaluation run: one thread (`train.TRAIN_THREADS`), a training batch of the
+# profile's size, and evaluation through `evaluation.probabilities_of` on a short batch (4 clips,
+# which torch alone would hand to MKL with one thread).
 MKL_CALLS = """
 import torch
-from asclib import architectures, profiles
+from asclib import architectures, evaluation, profiles, train
+torch.set_num_threads(train.TRAIN_THREADS)
 profile = profiles.get_profile("quick")
 for name in architectures.REGISTRY:
     for n_classes in architectures.CLASS_COUNTS:
         model = architectures.build(name, n_classes, profile)
-        model(torch.randn(4, 3, profile.features.n_mels, 64)).logsumexp(1).mean().backward()
+        x = torch.randn(profile.train.batch_size, 3, profile.features.n_mels, profile.augment.crop_frames)
+        model(x).logsumexp(1).mean().backward()
         model.eval()
-        with torch.no_grad():
-            model(torch.randn(4, 3, profile.features.n_mels, 64))
+        evaluation.probabilities_of(model, torch.randn(4, 3, profile.features.n_mels, 64))
 print("trained and evaluated every architecture")
 """
 
