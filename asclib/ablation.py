@@ -47,6 +47,8 @@ BEYOND_PAPER = {
 }
 NOTEBOOK_04_ROW = ("+sc+r+aug, no sa (notebook 04's recipe)", architectures.get("resnet").augmentations)
 GROUP = "ablation"  # runs/<profile>/ablation/: apart from the notebooks' models
+# Table 2's systems that notebook 12 compares on the unseen devices (`describe_unseen`)
+UNSEEN_SYSTEMS = ("resnet", "fcnn", "fsfcnn", "ensemble", "2-stage ensemble")
 COLUMNS = (*DEVICE_GROUPS, "overall")
 HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that still says something
 

@@ -45,8 +45,6 @@ COMMITTED = PROJECT_ROOT / "results" / "quick" / "tables"
 FLOOR = 1.5  # points: issue 17's bound on how far an overall cell may move between CPUs
 Z = 3.7  # two-sided normal quantile of 0.0002 (module docstring)
 HELD = ("overall", "s7-s11")  # the cells held: all development devices, and the unseen s7-s11
-TABLE_2_SYSTEMS = ["resnet", "fcnn", "fsfcnn", "ensemble", "2-stage ensemble"]  # notebook 12's choice from Table 2
-
 
 @dataclass(frozen=True)
 class Gains:
@@ -106,7 +104,7 @@ def fresh() -> dict[str, pd.DataFrame]:
     two_stage = tables.two_stage_table(models10, models3, truth10, made["07_table2_one_stage"])[1]
     results, correct = ablation.run_all(index, prof)
     steps = ablation.steps(results, correct)
-    unseen = (ablation.describe_unseen(made["08_table2"].loc[TABLE_2_SYSTEMS], "Table 2's systems")
+    unseen = (ablation.describe_unseen(made["08_table2"].loc[list(ablation.UNSEEN_SYSTEMS)], "Table 2's systems")
               + ablation.describe_unseen(made["09_table3"].loc[[ablation.PAPER_ROW, *ablation.BEYOND_PAPER]],
                                          "the paper's recipe and the methods after it")
               + ablation.describe_groups(steps))
