@@ -56,7 +56,7 @@ HALF_WIDTH_GOAL = 1.5  # points: the widest interval (each side) of a step that 
 def budget(profile: Profile) -> Profile:
     """The profile with the ablation's ResNet width and epochs: what every row is trained with."""
     return profiles.resized(profile, {("resnet", 10): profile.ablation.resnet_width},
-                                 {"resnet": profile.ablation.epochs})
+                            {"resnet": profile.ablation.epochs})
 
 
 def rows(with_notebook_04: bool = True) -> dict:

@@ -119,14 +119,14 @@ def _networks() -> pd.DataFrame:
 def _table_3_rows() -> pd.DataFrame:
     """`ablation.rows()`: each row of Table 3, whose it is, the row it is compared with or built on
     (`ablation.steps`), what it changes there, and its recipe."""
-    listed, previous = [], None
-    for label, recipe in ablation.rows().items():
+    rows, listed, previous = ablation.rows(), [], None
+    for label, recipe in rows.items():
         if label in ablation.ROWS:
             source, base, previous = "the paper", previous, label
         else:
             source, base = ("beyond the paper" if label in ablation.BEYOND_PAPER else "notebook 04's recipe"), \
                 ablation.PAPER_ROW
-        before = ablation.rows()[base] if base else ()
+        before = rows[base] if base else ()
         change = [f"+{name}" for name in recipe if name not in before] + \
             [f"-{name}" for name in before if name not in recipe]
         listed.append({"row": label, "from": source, "differs from": base or "–",

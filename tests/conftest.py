@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import NoReturn
 
@@ -114,3 +115,21 @@ TINY = dataclasses.replace(
 def tiny_corpus(tmp_path_factory) -> Path:
     """The synthetic corpus of the TINY profile, seed 7."""
     return synth.generate(tmp_path_factory.mktemp("tiny") / "corpus", TINY, seed=7)
+
+
+@contextmanager
+def source_reads(module, text: str, *cached):
+    """While it lasts, `module`'s source file reads as `text` to the code hashes (`files.code_tree`
+    reads sources with Path.read_text); the lru-cached hashes `cached` are cleared on the way in
+    and out, so they see the edit and nothing keeps it."""
+    real = Path.read_text
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Path, "read_text", lambda self, *args, **kwargs:
+                      text if str(self) == module.__file__ else real(self, *args, **kwargs))
+        for function in cached:
+            function.cache_clear()
+        try:
+            yield
+        finally:
+            for function in cached:
+                function.cache_clear()

@@ -16,7 +16,7 @@ from asclib import features
 from asclib.profiles import get_profile
 from asclib.data import AudioError, load_audio
 
-from conftest import PAPER, QUICK
+from conftest import PAPER, QUICK, source_reads
 
 
 def reference_features(audio: np.ndarray, sr=44_100, n_fft=2048, hop=1024, n_mels=128) -> np.ndarray:
@@ -158,14 +158,8 @@ def test_changed_feature_code_never_reuses_stale_features(clips, monkeypatch):
     from asclib import data
 
     def folder_with(module, text):
-        with pytest.MonkeyPatch.context() as patch:
-            patch.setattr(Path, "read_text", lambda self, real=Path.read_text:
-                          text if str(self) == module.__file__ else real(self))
-            features.code_hash.cache_clear()
-            try:
-                return features.cache_folder(QUICK)
-            finally:
-                features.code_hash.cache_clear()
+        with source_reads(module, text, features.code_hash):
+            return features.cache_folder(QUICK)
 
     before = features.cache_folder(QUICK)
     source, reader = Path(features.__file__).read_text(), Path(data.__file__).read_text()

@@ -13,7 +13,7 @@ import torch
 from asclib import architectures, evaluation, models, profiles, train
 from asclib.profiles import get_profile
 
-from conftest import PAPER
+from conftest import PAPER, source_reads
 
 QUICK = get_profile("quick")
 _TINY = profiles.tiny(QUICK, epochs=2)
@@ -202,9 +202,8 @@ def test_stored_predictions_are_made_again_for_other_code_clips_devices_or_label
     source = Path(evaluation.__file__).read_text()
     changed = source.replace("torch.softmax(model(x), dim=1)[:n]", "torch.softmax(model(x), dim=-1)[:n]")
     assert changed != source
-    monkeypatch.setattr(Path, "read_text", lambda self, real=Path.read_text:
-                        changed if str(self) == evaluation.__file__ else real(self))
-    evaluation.run_predictions(run, moved, TINY_TRAINING)
+    with source_reads(evaluation, changed):
+        evaluation.run_predictions(run, moved, TINY_TRAINING)
     assert len(made) == 4
 
 
@@ -277,14 +276,8 @@ def test_the_notebook_runs_trained_side_by_side_are_bit_for_bit_those_trained_al
 
 def _keys_with(module, text: str, data) -> dict[str, Path]:
     """Every paper network's 10-class run folder while `module`'s source file reads `text`."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(Path, "read_text", lambda self, real=Path.read_text:
-                      text if str(self) == module.__file__ else real(self))
-        train.training_code_hash.cache_clear()
-        try:
-            return {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
-        finally:
-            train.training_code_hash.cache_clear()
+    with source_reads(module, text, train.training_code_hash):
+        return {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
 
 
 def test_a_run_key_changes_with_its_own_code_not_with_prose_or_another_network(data):
