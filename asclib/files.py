@@ -60,6 +60,15 @@ def definitions_tree(path: str | Path, roots):
     return tree
 
 
+def recorded_settings(folder: str | Path, manifests) -> dict | None:
+    """The settings that made `folder`, as the first of the file names `manifests` found in it
+    records them (`folder_is_current`); None when it has none of them (a folder not made here)."""
+    for manifest in manifests:
+        if (Path(folder) / manifest).is_file():
+            return json.loads((Path(folder) / manifest).read_text()).get("settings")
+    return None
+
+
 @contextmanager
 def atomic_path(destination: str | Path):
     """Yield a temporary path beside `destination`; on success it replaces `destination`.

@@ -38,21 +38,24 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import architectures, augment, batches, curves, distributed, features, kernels, models
+from asclib import architectures, augment, batches, curves, distributed, features, kernels, models, synth
 from asclib.config import Profile, config_hash, cycle_ends, paths
 from asclib.data import COARSE_CLASSES, SCENES
-from asclib.files import atomic_path, code_tree
+from asclib.files import atomic_path, code_tree, definitions_tree, recorded_settings
 
 CHECKPOINT = "checkpoint.pt"
 # Training runs on one CPU thread, wherever it is started: the quick networks are too small to
 # gain much from a second thread, two runs side by side (`runs.prepare`) use two cores better, and
 # one fixed thread count keeps every run bit-identical whether a notebook or `runs.prepare` trains it.
 TRAIN_THREADS = 1
-# The modules whose code decides what every training run computes: their hash is part of every
-# run's key, so that a changed trainer, batch or online augmentation never reuses an old
-# checkpoint. A network's own code enters only its own runs' keys (`architectures.network_code`);
-# the offline augmentations' code enters through the training clips' fingerprint.
-TRAINING_CODE = ("batches", "distributed", "features", "train")
+# The code that decides what every training run computes: this module's `fit` and
+# `training_set` with what they use here, and the whole modules they train with (None: all of
+# it). Its hash is part of every run's key, so that a changed trainer, batch or online
+# augmentation never reuses an old checkpoint, while this module's other functions (summaries,
+# job lists) change without retraining anything. A network's own code enters only its own
+# runs' keys (`architectures.network_code`); the offline augmentations' code enters through the
+# training clips' fingerprint.
+TRAINING_CODE = {"train": ("fit", "training_set"), "batches": None, "distributed": None, "features": None}
 # A run has levelled off when its last doubling of training (the last cosine cycle is as long as
 # all the ones before it) lowered the training loss by less than this share (%).
 PLATEAU_CHANGE = 3.0
@@ -86,13 +89,16 @@ def default_workers() -> int:
 @functools.lru_cache(maxsize=1)
 def training_code_hash() -> str:
     """A hash of the code of `TRAINING_CODE`, docstrings and comments left out (its syntax tree):
-    editing the prose of these modules keeps every run, changing what they compute does not.
+    editing the prose of that code keeps every run, changing what it computes does not.
     A run's key adds its own network's code (`architectures.network_code`)."""
     import ast
     import importlib
 
-    return config_hash([ast.dump(code_tree(importlib.import_module(f"asclib.{module}").__file__))
-                        for module in TRAINING_CODE])
+    trees = []
+    for module, roots in TRAINING_CODE.items():
+        source = importlib.import_module(f"asclib.{module}").__file__
+        trees.append(ast.dump(definitions_tree(source, roots) if roots else code_tree(source)))
+    return config_hash(trees)
 
 
 def seed_group(seed: int) -> str:
@@ -224,17 +230,39 @@ def training_set(index: pd.DataFrame, n_classes: int, profile: Profile, recipe, 
     rows = [index[index["split"] == "train"]] + ([augment.load_augmented(profile, added)] if added else [])
     rows = pd.concat(rows, ignore_index=True)
     labels = pd.Categorical(rows[target_column(n_classes)].astype(str), categories=classes_of(n_classes)).codes
-    clip_paths, substitutes = list(rows["path"]), None
+    clips, substitutes = rows[["path", "filename"]], None
     if replacing:
         copies = augment.load_augmented(profile, replacing)
         position = pd.Series(np.arange(len(rows)), index=rows["filename"])
         rank = copies.groupby("source", sort=False).cumcount().to_numpy()
         substitutes = np.full((len(rows), rank.max() + 1), -1, dtype=np.int64)
-        substitutes[position.loc[copies["source"]].to_numpy(), rank] = len(clip_paths) + np.arange(len(copies))
-        clip_paths += list(copies["path"])
-    fingerprint = config_hash([file.name for file in features.cache_files(clip_paths, profile)])
-    return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64), fingerprint,
-                       tuple(clip_paths), offline, substitutes)
+        substitutes[position.loc[copies["source"]].to_numpy(), rank] = len(clips) + np.arange(len(copies))
+        clips = pd.concat([clips, copies[["path", "filename"]]], ignore_index=True)
+    clip_paths = list(clips["path"])
+    return TrainingSet(features.log_mel_rows(clip_paths, profile), labels.astype(np.int64),
+                       clips_fingerprint(clips, profile), tuple(clip_paths), offline, substitutes)
+
+
+# The manifests in which the project's data sets record the settings that made them
+DATA_SET_MANIFESTS = (synth.MANIFEST, synth.JOINED_MANIFEST, augment.MANIFEST)
+
+
+def clips_fingerprint(clips: pd.DataFrame, profile: Profile) -> str:
+    """What identifies training clips (`path`, and `filename` within its data set), the same in
+    every clone: each clip's name with the settings that made its data set (the synthetic
+    corpus, an augmented set; `files.recorded_settings`), less the machine's kernel caps, which
+    every run key holds anyway. Where a data set was not made here (the real data), the clips'
+    cache names stand instead: their paths, sizes and modification times."""
+    made = {}
+    for path, filename in zip(clips["path"], clips["filename"]):
+        root = Path(path).parents[len(Path(filename).parts) - 1]
+        if root not in made:
+            settings = recorded_settings(root, DATA_SET_MANIFESTS)
+            if settings is None:
+                return config_hash([file.name for file in features.cache_files(list(clips["path"]), profile)])
+            made[root] = config_hash({key: value for key, value in settings.items() if key != "kernels"})
+    return config_hash([[made[Path(path).parents[len(Path(filename).parts) - 1]], filename]
+                        for path, filename in zip(clips["path"], clips["filename"])])
 
 
 def device_name() -> str:
@@ -310,19 +338,28 @@ def online_methods(name: str, augmentations=None) -> tuple[str, ...]:
     return augment.training_online(recipe_of(name, augmentations))
 
 
-def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
-               augmentations=None, group: str = "", precision: str = "fp32") -> Path:
+def run_key(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
+            augmentations=None, precision: str = "fp32") -> dict:
+    """Everything that defines a run, which its folder's name hashes (`run_folder`): the network
+    and its code, its sizes, recipe and seed, the training clips and the training code, and the
+    machine's kernel caps (`kernels.settings`), the one entry that is not the recipe's."""
     # only this model's sizes: another architecture's width or epochs do not change this run, and
     # only its own seed: adding seeds to the profile keeps the runs of the others
     recipe = dataclasses.replace(profile.train, epochs=profile.epochs(name), seeds=())
     mixed = {"precision": precision} if precision != "fp32" else {}  # float32 runs keep their earlier keys
-    key = config_hash({**mixed, "name": name, "classes": n_classes, "profile": profile.name,
-                       "online": [(method, augment.METHODS[method].seed_id) for method in online_methods(name, augmentations)],
-                       "models": profile.size_key(name, n_classes), "train": config_hash(recipe),
-                       "augment": config_hash(profile.augment), "features": config_hash(profile.features),
-                       "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
-                       "kernels": kernels.settings(), "code": training_code_hash(),
-                       "network": architectures.network_code(name)})
+    return {**mixed, "name": name, "classes": n_classes, "profile": profile.name,
+            "online": [(method, augment.METHODS[method].seed_id) for method in online_methods(name, augmentations)],
+            "models": profile.size_key(name, n_classes), "train": config_hash(recipe),
+            "augment": config_hash(profile.augment), "features": config_hash(profile.features),
+            "seed": seed, "clips": data.fingerprint, "threads": TRAIN_THREADS,
+            "kernels": kernels.settings(), "code": training_code_hash(),
+            "network": architectures.network_code(name)}
+
+
+def run_folder(name: str, n_classes: int, profile: Profile, seed: int, data: TrainingSet,
+               augmentations=None, group: str = "", precision: str = "fp32") -> Path:
+    """Where a run lives: `group` under the profile's runs, named by its model and `run_key`'s hash."""
+    key = config_hash(run_key(name, n_classes, profile, seed, data, augmentations, precision))
     return paths(profile).runs / group / f"{name}-{n_classes}c-{key}"
 
 

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
-from asclib import architectures, evaluation, models, profiles, train
+from asclib import architectures, batches, evaluation, models, profiles, train
 from asclib.profiles import get_profile
 
 from conftest import PAPER, source_reads
@@ -300,8 +300,8 @@ def test_a_run_key_changes_with_its_own_code_not_with_prose_or_another_network(d
     changed = _keys_with(models, resnet_only, data)
     assert changed["resnet"] != before["resnet"] and changed["fcnn"] == before["fcnn"] and changed["fsfcnn"] == before["fsfcnn"]
     assert all(key != before[name] for name, key in _keys_with(models, shared, data).items())
-    trainer = Path(train.__file__).read_text() + "\nEXTRA_CONSTANT = 1\n"
-    assert all(key != before[name] for name, key in _keys_with(train, trainer, data).items())
+    batch_code = Path(batches.__file__).read_text() + "\nEXTRA_CONSTANT = 1\n"  # a module training uses whole
+    assert all(key != before[name] for name, key in _keys_with(batches, batch_code, data).items())
 
 
 def test_a_new_network_registered_in_the_architectures_module_retrains_nothing(data):
@@ -382,3 +382,53 @@ def test_a_recipe_must_mix_crop_and_match_its_training_clips(data, tmp_path, mon
     masked = train.fit("fcnn", 10, data, TINY_TRAINING, augmentations=("random_crop", "spec_augment", "mixup"),
                        progress=False)
     assert plain.folder != masked.folder == train.run_folder("fcnn", 10, TINY_TRAINING, 0, data)
+
+
+def test_only_the_code_that_trains_enters_a_run_key(data):
+    """Editing a function of train.py that training does not run (a summary) keeps every run;
+    editing `fit` or what it uses changes every run's key."""
+    before = {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
+    source = Path(train.__file__).read_text()
+    summary_line = '"steps": len(run.history),'
+    step_line = "optimizer.step()"
+    assert summary_line in source and step_line in source
+    elsewhere = source.replace(summary_line, '"steps": len(run.history) + 0,')
+    in_training = source.replace(step_line, "optimizer.step()\n    loss = loss * 1.0")
+    assert _keys_with(train, elsewhere, data) == before
+    changed = _keys_with(train, in_training, data)
+    assert all(changed[name] != before[name] for name in before)
+
+
+def test_the_clips_fingerprint_is_the_same_in_every_clone_and_follows_the_settings(tiny_corpus, tmp_path, monkeypatch):
+    """Two copies of one made data set (another path, other modification times) give one
+    fingerprint, so run keys agree between clones; other settings in its manifest give another;
+    a data set not made here (no manifest) is identified by its clips' paths, sizes and times."""
+    import json
+    import shutil
+
+    from asclib import data as asc_data, synth
+    from conftest import TINY
+
+    monkeypatch.setenv("ASC_CACHE_DIR", str(tmp_path / "cache"))
+    copy = tmp_path / "clone" / "corpus"
+    shutil.copytree(tiny_corpus, copy)
+
+    def fingerprint(folder):
+        index = asc_data.load_index(folder, TINY)
+        return train.clips_fingerprint(index[index["split"] == "train"], TINY)
+
+    original = fingerprint(tiny_corpus)
+    assert fingerprint(copy) == original
+    manifest = json.loads((copy / synth.MANIFEST).read_text())
+    manifest["settings"]["kernels"] = {"ATEN_CPU_CAPABILITY": None}  # the caps: in the run key, not here
+    (copy / synth.MANIFEST).write_text(json.dumps(manifest))
+    assert fingerprint(copy) == original
+    manifest["settings"]["seed"] += 1
+    (copy / synth.MANIFEST).write_text(json.dumps(manifest))
+    assert fingerprint(copy) != original
+    (copy / synth.MANIFEST).unlink()
+    unmade = fingerprint(copy)
+    assert unmade != original
+    other = tmp_path / "elsewhere" / "corpus"
+    shutil.copytree(copy, other)
+    assert fingerprint(other) != unmade
