@@ -26,6 +26,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--dry-run", action="store_true",
                      help="print the plan (steps, disk space, estimated times on this machine) and stop; "
                           "with --gpus, also the schedule of the trainings on that many GPUs (per node)")
+    run.add_argument("--retrain-all", action="store_true",
+                     help="train every committed run again to its end (CPU-hours) instead of a sample")
     _smoke_options(run)
     _launch_options(run)
 
@@ -40,6 +42,15 @@ def main(argv: list[str] | None = None) -> int:
                           '"Table 3 +sa seed 1")')
     _smoke_options(fit)
     _launch_options(fit)
+
+    check = commands.add_parser("check", help="train a sample of the committed runs again (chosen by the commit id) "
+                                "and compare them bit for bit with results/<profile>/runs/")
+    check.add_argument("--profile", choices=PROFILE_NAMES, default="quick")
+    check.add_argument("--data-dir", default=None, help="dataset folder (default: the profile's)")
+    check.add_argument("--seed", type=int, default=0)
+    check.add_argument("--count", type=int, default=2, help="how many runs to train again (default: 2)")
+    check.add_argument("--retrain-all", action="store_true",
+                       help="train every committed run again to its end (CPU-hours) and compare its final predictions")
 
     label = commands.add_parser("predict", help="classify recordings with trained runs: scene, coarse class, "
                                 "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
@@ -151,7 +162,7 @@ def _run(args: argparse.Namespace) -> int:
         from asclib.report import reproduce
 
         manifest = reproduce(args.profile, args.data_dir, args.seed, args.only, _assignments(args.extra),
-                             args.skip_bad_files, lambda data_dir: _launch(args, profile, data_dir))
+                             args.skip_bad_files, lambda data_dir: _launch(args, profile, data_dir), args.retrain_all)
         print(f"manifest written to {manifest}")
     elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
         from asclib import distributed, runs, synth
@@ -162,6 +173,15 @@ def _run(args: argparse.Namespace) -> int:
             index = load_index(dataset, profile)
         runs.prepare(index, profile, args.seed, settings=_launch(args, profile, dataset, args.only))
         distributed.finish()
+    elif args.command == "check":
+        from asclib import synth
+        from asclib.data import load_index
+        from asclib.report import check_committed
+
+        if args.count < 1:
+            raise ValueError(f"--count {args.count}: expected at least 1 run")
+        index = load_index(synth.dataset(profile, args.data_dir, args.seed), profile)
+        check_committed(index, profile, args.seed, args.count, args.retrain_all)
     elif args.command == "predict":
         from pathlib import Path
 

@@ -13,8 +13,8 @@ entry of `ROWS` (and its method in `augment`, if it is new): no other row's runs
 
 Every row has the same budget (`profile.ablation`: width, epochs) and the same offline
 augmented clips; a seed changes the initial weights, the batch order and the online
-augmentations. Runs are cached like every training (`train.fit`), and each
-run's evaluation predictions are stored in its run folder, so re-running costs seconds.
+augmentations. Each run is trained once and committed with its evaluation predictions
+(`store`), so re-running costs seconds.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from asclib import architectures, augment, evaluation, metrics, profiles, train
+from asclib import architectures, augment, metrics, profiles, store, train
 from asclib.config import Profile
 from asclib.data import DEVICE_GROUPS, DEVICES, GROUP_OF
 
@@ -89,22 +89,21 @@ def jobs(index: pd.DataFrame, profile: Profile, with_notebook_04: bool = True,
 
 def run_all(index: pd.DataFrame, profile: Profile,
             with_notebook_04: bool = True) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Train every row under every seed (cached, one run per core) and return (results, correct):
-    one row per (row, seed) with the accuracy per device and group (%) and the run's training
-    seconds, and, per evaluation clip
-    (indexed by filename, with its device), whether each (row, seed) classified it correctly."""
+    """Every row under every seed, read from the committed runs (`store`; those missing trained,
+    one per core), as (results, correct): one row per (row, seed) with the accuracy per device
+    and group (%) and the run's training seconds, and, per evaluation clip (indexed by filename,
+    with its device), whether each (row, seed) classified it correctly."""
     listed, sets = jobs(index, profile, with_notebook_04)
-    train.fit_many(listed, sets, f"ablation: {len(rows(with_notebook_04))} rows x {len(profile.ablation.seeds)} seeds")
+    stored = store.finished(listed, sets, index, description=f"ablation: {len(rows(with_notebook_04))} rows x "
+                                                                 f"{len(profile.ablation.seeds)} seeds")
+    labels = [(label, seed) for label in rows(with_notebook_04) for seed in profile.ablation.seeds]
     results, correct = [], {}
-    for label, recipe in rows(with_notebook_04).items():
-        for seed in profile.ablation.seeds:
-            run = train.fit(data=sets[augment.split(recipe)[1]], progress=False,
-                            **run_arguments(label, recipe, seed, profile))
-            predictions = evaluation.run_predictions(run, index, budget(profile)).set_index("filename").sort_index()
-            correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
-            accuracy = metrics.accuracy_by_device(
-                pd.DataFrame({"device": predictions["device"], "correct": correct[label, seed]})).iloc[0]
-            results.append({"row": label, "seed": seed, **accuracy.to_dict(), "training s": run.seconds})
+    for (label, seed), run in zip(labels, stored):
+        predictions = run.predictions.set_index("filename").sort_index()
+        correct[label, seed] = predictions[list(train.classes_of(10))].idxmax(axis=1) == predictions["label"]
+        accuracy = metrics.accuracy_by_device(
+            pd.DataFrame({"device": predictions["device"], "correct": correct[label, seed]})).iloc[0]
+        results.append({"row": label, "seed": seed, **accuracy.to_dict(), "training s": run.seconds})
     table = pd.DataFrame(correct)
     table.insert(0, "device", predictions["device"])
     return pd.DataFrame(results), table

@@ -1,11 +1,13 @@
-"""Predictions of the evaluation split: computed with a trained model, kept in its run folder and
-in `results/<profile>/predictions/`, read back, and their accuracy per device (notebooks 04-11).
+"""Predictions of the evaluation split: computed with a trained model, and their accuracy per
+device (notebooks 04-11).
 
 A run's predictions are one row per evaluation clip: filename, device, the true label, then one
-probability per class (`predict`). `run_predictions` computes them once per run and keeps them in
-the run folder (`PREDICTIONS`, with the key of the code and clips that made them), where the ensembles and the two-stage fusion read them
-(`tables.load_models`, `seed_predictions`), and logs the run's accuracy by device for TensorBoard
-(`curves`); `save_predictions` writes the copies notebooks 04-06 show readers.
+probability per class (`predict`); the committed runs keep theirs as float16 (`asclib.store`),
+from which the ensembles and the two-stage fusion read them. `run_predictions` computes them
+once per run folder and keeps them there (`PREDICTIONS`, with the key of the code and clips
+that made them) for a run trained by a launched job (`launch`), and logs the run's accuracy by
+device for TensorBoard (`curves`); `save_predictions` writes the copies notebooks 04-06 show
+readers under `results/<profile>/predictions/`.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from asclib import architectures, curves, features, train
+from asclib import curves, features, train
 from asclib.config import Profile, config_hash, paths
 from asclib.files import atomic_path, definitions_tree
 from asclib.metrics import accuracy_by_device
@@ -112,23 +114,3 @@ def run_predictions(run: train.Run, index: pd.DataFrame, profile: Profile) -> pd
         temporary.write_text(key + "\n")
     curves.log_accuracy(run.folder, accuracy(predictions), len(run.history))
     return pd.read_csv(path)  # as stored (6 decimals): the same table whether made now or read back
-
-
-def seed_predictions(index: pd.DataFrame, profile: Profile, n_classes: int,
-                     data_seed: int = 0) -> dict[int, dict[str, pd.DataFrame]]:
-    """The evaluation predictions of the `n_classes` models of the paper's tables (notebooks 04-06;
-    `Architecture.in_paper_tables`), by training seed and model name (notebooks 07, 08, 10, 11
-    read them through `tables.load_models`)."""
-    runs = train.notebook_runs(index, profile, data_seed, in_paper_tables=True)
-    return {seed: {name: run_predictions(by_name[f"{name}-{n}c"], index, profile)
-                   for name, n in architectures.notebook_runs(in_paper_tables=True) if n == n_classes}
-            for seed, by_name in runs.items()}
-
-
-def model_runs(name: str, n_classes: int, index: pd.DataFrame, profile: Profile,
-               data_seed: int = 0) -> dict[int, tuple[train.Run, pd.DataFrame]]:
-    """One model of notebooks 04-06 under every training seed, trained if missing, with its
-    evaluation predictions, by seed (notebooks 04-06)."""
-    data = train.training_set(index, n_classes, profile, train.recipe_of(name), seed=data_seed)
-    runs = {seed: train.fit(name, n_classes, data, profile, seed, group=train.seed_group(seed)) for seed in profile.train.seeds}
-    return {seed: (run, run_predictions(run, index, profile)) for seed, run in runs.items()}

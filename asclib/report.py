@@ -24,13 +24,13 @@ import json
 import os
 import platform
 import re
-import subprocess
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from asclib import ablation, architectures, augment, kernels, runs, synth, train
+from asclib.provenance import cpu_model, git_commit
 from asclib.config import PROJECT_ROOT, paths, training_overrides
 from asclib.data import (DEVELOPMENT_DEVICES, DEVICES, GROUP_OF, MINOR_TRAINING_DEVICES, check_dataset,
                          exclude_files, load_index)
@@ -209,7 +209,7 @@ def trains_ablation(only: list[str] | None) -> bool:
 
 def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0,
               only: list[str] | None = None, extra: dict | None = None, skip_bad: bool = False,
-              launch_settings=None) -> Path:
+              launch_settings=None, retrain_all: bool = False) -> Path:
     """Execute the notebooks (all, or those whose names start with an entry of `only`).
 
     Every notebook gets `profile`, `data_dir` and `seed`; each entry of `extra` goes to the
@@ -221,7 +221,9 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     A smoke run's reductions (`config.reduce_training`, in force before the call) reach every
     notebook and training through the environment and are recorded in the manifest.
     `launch_settings(dataset folder)` gives how the trainings are launched (`launch.settings`;
-    None: forked processes, `runs.prepare`).
+    None: forked processes, `runs.prepare`). The committed runs are read, those missing trained,
+    and a sample of them trained again and compared (`check_committed`; every run to its end
+    with `retrain_all`).
     """
     prof = get_profile(profile)  # resolved once here (an entry point); the notebooks resolve their own
     name = prof.name
@@ -249,6 +251,8 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         index = load_index(dataset, prof)
         runs.prepare(index, prof, seed, with_ablation=ablation_too,
                      settings=launch_settings(dataset) if launch_settings else None)
+        if ablation_too:
+            check_committed(index, prof, seed, everything=retrain_all)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name
@@ -263,6 +267,21 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
         for document in [README, *sorted(DOCS.glob("*.md"))]:
             update_readme(name, document)
     return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
+
+
+def check_committed(index: pd.DataFrame, profile, seed: int = 0, count: int = 2, everything: bool = False) -> pd.DataFrame:
+    """Say where the committed runs come from and train a sample of them again (`runs.check_sample`,
+    chosen by this commit; with `everything`, every run to its end); a run that does not
+    reproduce stops here with its row."""
+    commit = git_commit().removesuffix("-dirty")
+    print(f"the committed runs: {runs.origin(index, profile, seed)}", flush=True)
+    table = runs.check_sample(index, profile, commit, count, everything, seed)
+    print(table.to_string(index=False), flush=True)
+    failed = table[~table["passed"]]
+    if not failed.empty:
+        raise ValueError(f"{len(failed)} of {len(table)} committed runs did not train again the same: "
+                         f"{', '.join(failed['run'])} (table above; docs/results.md, \"How the results are checked\")")
+    return table
 
 
 def execute(notebook: Path, target: Path, parameters: dict) -> None:
@@ -333,30 +352,6 @@ def _drop_run_metadata(notebook) -> None:
         if cell.cell_type == "code":
             cell.outputs = [output for output in cell.outputs
                             if "application/vnd.jupyter.widget-view+json" not in output.get("data", {})]
-
-
-def git_commit() -> str:
-    """HEAD, marked "-dirty" when the library or the notebooks differ from it (the manifest;
-    benchmarks/cpu_agreement.py's report)."""
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True,
-                                text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--", "asclib", "notebooks"],
-                               cwd=PROJECT_ROOT, capture_output=True, text=True, check=True).stdout
-    except (OSError, subprocess.CalledProcessError):
-        return ""
-    return commit + ("-dirty" if dirty.strip() else "")
-
-
-def cpu_model() -> str:
-    """The CPU's model name as the kernel reports it ("" where /proc/cpuinfo does not say)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def installed_packages() -> dict[str, str]:

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, result_files, train
+from asclib import ablation, architectures, evaluation, features, fusion, metrics, models, paper, plots, result_files, store, train
 from asclib.config import Profile
 from asclib.profiles import get_profile
 
@@ -31,7 +31,7 @@ BySeed = dict[int, dict[str, pd.DataFrame]]  # training seed -> system name -> p
 def load_models(profile: Profile, index: pd.DataFrame, n_classes: int, data_seed: int = 0) -> tuple[BySeed, pd.DataFrame]:
     """The probability tables of the paper's `n_classes` models by training seed and model name
     (the runs of notebooks 04-06; trained if missing), and the truth (device, label) of their clips."""
-    by_seed = evaluation.seed_predictions(index, profile, n_classes, data_seed)
+    by_seed = store.seed_predictions(index, profile, n_classes, data_seed)
     tables = {seed: {name: fusion.probabilities(table, f"{name}-{n_classes}c, seed {seed}")
                      for name, table in predictions.items()} for seed, predictions in by_seed.items()}
     first = next(iter(by_seed.values()))
@@ -50,13 +50,13 @@ class ModelResults:
     name: str
     n_classes: int
     profile: Profile
-    runs: dict[int, tuple[train.Run, pd.DataFrame]]
+    runs: dict[int, store.StoredRun]
 
     @classmethod
     def of(cls, name: str, n_classes: int, index: pd.DataFrame, profile: Profile,
            data_seed: int = 0) -> "ModelResults":
-        """Train (or load) the model under every seed of `profile.train.seeds`."""
-        return cls(name, n_classes, profile, evaluation.model_runs(name, n_classes, index, profile, data_seed))
+        """Read (or train, where its entry is missing) the model under every seed of `profile.train.seeds`."""
+        return cls(name, n_classes, profile, store.model_runs(name, n_classes, index, profile, data_seed))
 
     @property
     def file_prefix(self) -> str:
@@ -69,19 +69,20 @@ class ModelResults:
 
     def curves(self):
         """The training curves of the first seed (the others look alike: see `training`)."""
-        seed, (run, _) = next(iter(self.runs.items()))
+        seed, run = next(iter(self.runs.items()))
         return plots.training_curves(run.history, f"{self.title} (seed {seed})")
 
     def training(self) -> pd.DataFrame:
         """`train.summary` of every seed's run, one row per seed."""
-        return pd.concat([train.summary(run).set_axis([f"{self.title}, seed {seed}"])
-                          for seed, (run, _) in self.runs.items()])
+        parameters = models.count_parameters(architectures.build(self.name, self.n_classes, self.profile))
+        return pd.concat([train.summary(run.history, run.seconds, parameters, run.trained_on).set_axis(
+            [f"{self.title}, seed {seed}"]) for seed, run in self.runs.items()])
 
     def accuracy(self) -> pd.DataFrame:
         """Accuracy per device and group of every seed's run, their mean and standard deviation,
         and the paper's row; the mean is checked for plausibility (`metrics.check_plausible`)."""
-        seeds = pd.concat([evaluation.accuracy(predictions).set_axis([f"seed {seed}"])
-                           for seed, (_, predictions) in self.runs.items()])
+        seeds = pd.concat([evaluation.accuracy(run.predictions).set_axis([f"seed {seed}"])
+                           for seed, run in self.runs.items()])
         summary = pd.concat([seeds, seeds.mean().to_frame(MEAN).T.round(1),
                              seeds.std(ddof=1).to_frame(SPREAD).T.round(2)])
         metrics.check_plausible(summary.loc[[MEAN]], self.n_classes)
@@ -90,7 +91,7 @@ class ModelResults:
     def confusion(self):
         """Confusion counts on the evaluation split, summed over the seeds."""
         classes = list(train.classes_of(self.n_classes))
-        predictions = pd.concat([predictions for _, predictions in self.runs.values()])
+        predictions = pd.concat([run.predictions for run in self.runs.values()])
         counts = metrics.confusion(predictions["label"], predictions[classes].idxmax(axis=1), classes)
         return plots.heatmap(counts, f"{self.title}: confusion on the evaluation split, {len(self.runs)} seeds "
                                      "together (rows: true class)", fmt="d", cmap="Blues")
@@ -98,8 +99,8 @@ class ModelResults:
     def save_predictions(self) -> list:
         """Write each seed's predictions to `results/<profile>/predictions/<prefix>-seed<k>.csv`
         (`file_prefix`: "04_resnet-10c-seed0.csv")."""
-        return [evaluation.save_predictions(predictions, f"{self.file_prefix}-seed{seed}", self.profile)
-                for seed, (_, predictions) in self.runs.items()]
+        return [evaluation.save_predictions(run.predictions, f"{self.file_prefix}-seed{seed}", self.profile)
+                for seed, run in self.runs.items()]
 
 
 def model_section(name: str, n_classes: int, index: pd.DataFrame, profile: Profile,

@@ -38,7 +38,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from asclib import architectures, augment, batches, curves, distributed, features, kernels, models, synth
+from asclib import architectures, augment, batches, curves, distributed, features, kernels, synth
 from asclib.config import Profile, config_hash, cycle_ends, paths
 from asclib.data import COARSE_CLASSES, SCENES
 from asclib.files import atomic_path, code_tree, definitions_tree, recorded_settings
@@ -555,21 +555,22 @@ def _plain(value):
     return value
 
 
-def summary(run: Run) -> pd.DataFrame:
-    """One row describing a run: size, length, time, and its training loss at the end of the
-    last cosine cycle with the change from the cycle before (notebooks 04-06, docs/library.md)."""
-    cycles = plateau_table(run.history)
+def summary(history: pd.DataFrame, seconds: float, parameters: int, trained_on: str) -> pd.DataFrame:
+    """One row describing a run from its `history` (one row per step): size, length, time, where
+    it trained, and its training loss at the end of the last cosine cycle with the change from
+    the cycle before (notebooks 04-06, docs/library.md)."""
+    cycles = plateau_table(history)
     return pd.DataFrame({
-        "parameters": models.count_parameters(run.model),
-        "epochs": int(run.history["epoch"].max()) + 1,
-        "steps": len(run.history),
-        "training s": round(run.seconds),
-        "trained on": device_name(),
+        "parameters": parameters,
+        "epochs": int(history["epoch"].max()) + 1,
+        "steps": len(history),
+        "training s": round(seconds),
+        "trained on": trained_on,
         "loss, end of last cycle": cycles["loss over its last epoch"].iloc[-1],
         "change from previous cycle %": cycles["change from previous cycle %"].iloc[-1],
         f"levelled off (change under {PLATEAU_CHANGE:g} %)":
             "yes" if abs(cycles["change from previous cycle %"].iloc[-1]) < PLATEAU_CHANGE else "no",
-    }, index=[f"{run.name}, {run.n_classes} classes"])
+    }, index=[0])
 
 
 _SETS: dict = {}  # the training sets `fit_many` hands to its forked workers, by key
@@ -624,18 +625,6 @@ def job_folder(job: dict, sets: dict) -> Path:
     two jobs with one folder are one run (`unique_jobs`, `runs.predict_all`)."""
     keys = ("name", "n_classes", "profile", "seed", "augmentations", "group")
     return run_folder(**{key: job[key] for key in keys if key in job}, data=sets[job["data"]])
-
-
-def notebook_runs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
-                  in_paper_tables: bool = False) -> dict[int, dict[str, Run]]:
-    """The runs of notebooks 04-06 by training seed, each keyed "resnet-10c" and so on (trained if
-    missing; loaded in a second when `runs.prepare` trained them); with `in_paper_tables`, only
-    those of the networks the paper's tables include (`architectures.notebook_runs`)."""
-    chosen = architectures.notebook_runs(in_paper_tables)
-    sets = _notebook_sets(index, profile, data_seed)
-    return {seed: {f"{name}-{n}c": fit(name, n, sets[_set_key(name, n)], profile, seed, progress=False,
-                                       group=seed_group(seed))
-                   for name, n in chosen} for seed in profile.train.seeds}
 
 
 def _set_key(name: str, n_classes: int) -> tuple:

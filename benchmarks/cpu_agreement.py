@@ -40,7 +40,7 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import architectures, config, data, evaluation, kernels, profiles, report, runs, synth, tables
+from asclib import architectures, config, data, evaluation, kernels, profiles, provenance, runs, synth, tables
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
@@ -180,7 +180,7 @@ def main() -> None:
                              "git archive COMMIT results/quick | tar -x -C FOLDER, then FOLDER/results/quick)")
     args = parser.parse_args()
     started = time.time()
-    machine = (f"{report.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
+    machine = (f"{provenance.cpu_model()} ({platform.machine()}, AVX-512 {'present' if 'avx512f' in kernels.cpu_flags() else 'absent'}, "
                f"torch CPU capability in use {torch.backends.cpu.get_cpu_capability()})")
     if args.write_to:
         if args.nudged:
@@ -221,7 +221,7 @@ def main() -> None:
     table.to_csv(out.with_suffix(".csv"))
     lines = [
         f"# benchmarks/cpu_agreement.py {' '.join(sys.argv[1:])} on {machine}, {os.cpu_count()} cores, "
-        f"commit {report.git_commit() or 'unknown'}, "
+        f"commit {provenance.git_commit() or 'unknown'}, "
         f"{time.strftime('%Y-%m-%d')}, {(time.time() - started) / 60:.1f} min",
         f"# first: the {names[0]} results; second: {names[1]}"
         + (" (every run's first initial weight moved by one ulp)" if args.nudge else

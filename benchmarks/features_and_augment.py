@@ -198,9 +198,9 @@ def benchmark_augmentations(profile_name: str, count: int, repeats: int, report)
 
 
 def machine() -> str:
-    """The CPU model (`asclib.report.cpu_model`) and the core count. Asked in a new interpreter:
+    """The CPU model (`asclib.provenance.cpu_model`) and the core count. Asked in a new interpreter:
     asclib.report imports torch, which would make every fork of this process slower."""
-    code = "from asclib.report import cpu_model; print(cpu_model() or 'unknown CPU')"
+    code = "from asclib.provenance import cpu_model; print(cpu_model() or 'unknown CPU')"
     model = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True, text=True).stdout.strip()
     return f"{model}, {os.cpu_count()} cores"
 

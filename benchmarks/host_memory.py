@@ -83,7 +83,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             print(json.dumps(one_count(args.one, args.steps, Path(folder))))
         return
-    from asclib.report import cpu_model
+    from asclib.provenance import cpu_model
 
     print(f"paper profile, FCNN 10 classes, {args.steps} training steps, {cpu_model()}, {os.cpu_count()} cores")
     for clips in args.clips:

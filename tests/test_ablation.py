@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from asclib import ablation, evaluation, train
+from asclib import ablation, store
 from asclib.config import AblationConfig
 
 
@@ -88,7 +88,8 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
     from conftest import TINY
     from test_train import TINY_TRAINING
 
-    for variable, folder in (("ASC_RUNS_DIR", "runs"), ("ASC_CACHE_DIR", "cache"), ("ASC_AUGMENTED_DIR", "aug")):
+    for variable, folder in (("ASC_RUNS_DIR", "runs"), ("ASC_CACHE_DIR", "cache"), ("ASC_AUGMENTED_DIR", "aug"),
+                             ("ASC_RESULTS_DIR", "results")):
         monkeypatch.setenv(variable, str(tmp_path / folder))
     profile = dataclasses.replace(TINY, models=TINY_TRAINING.models, train=TINY_TRAINING.train,
                                   augment=dataclasses.replace(TINY.augment, crop_frames=32),
@@ -109,8 +110,9 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
     assert results.loc[0, "s7-s11"] == round(100 * first[correct["device"].isin(DEVICES[9:])].mean(), 1)
     folders = sorted((tmp_path / "runs" / "quick" / ablation.GROUP).iterdir())
     assert len(folders) == len(labels) * 2  # every row and seed is its own run
-    assert all((folder / evaluation.PREDICTIONS).is_file() for folder in folders)
-    stamps = [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]
+    entries = sorted(store.folder(profile).glob("*.npz"))
+    assert len(entries) == len(labels) * 2  # each committed as it finished
+    stamps = [entry.stat().st_mtime_ns for entry in entries]
     again, _ = ablation.run_all(index, profile, with_notebook_04=False)
     pd.testing.assert_frame_equal(results, again)
-    assert stamps == [(folder / train.CHECKPOINT).stat().st_mtime_ns for folder in folders]  # nothing retrained
+    assert stamps == [entry.stat().st_mtime_ns for entry in entries]  # read back: nothing retrained

@@ -9,7 +9,7 @@ import soundfile as sf
 import torch
 from torch import nn
 
-from asclib import architectures, cam, evaluation, models, predict, profiles, train
+from asclib import architectures, cam, models, predict, profiles, store, train
 from asclib.architectures import Architecture
 from asclib.profiles import get_profile
 
@@ -85,17 +85,17 @@ def test_a_new_architecture_changes_no_run_of_the_others(tinynet):
 
 
 def test_a_new_architecture_joins_the_paper_tables_only_when_its_entry_says_so(tinynet, monkeypatch):
-    """Tables 1 and 2 (`evaluation.seed_predictions`) hold the paper's three networks; a new one
+    """Tables 1 and 2 (`store.seed_predictions`) hold the paper's three networks; a new one
     joins them only with `in_paper_tables=True`, and its runs are then trained for them too."""
     paper = (("resnet", 10), ("resnet", 3), ("fcnn", 10), ("fcnn", 3), ("fsfcnn", 10))
     assert architectures.notebook_runs(in_paper_tables=True) == paper
     assert architectures.notebook_runs()[-2:] == (("tinynet", 10), ("tinynet", 3))
+    every_job = [{"name": name, "n_classes": n, "seed": 0} for name, n in architectures.notebook_runs()]
     wanted = []
-    monkeypatch.setattr(train, "notebook_runs", lambda index, profile, data_seed, in_paper_tables=False:
-                        wanted.append(in_paper_tables) or {0: {}})
-    with pytest.raises(KeyError):  # nothing was trained: the first paper run is missing
-        evaluation.seed_predictions(None, QUICK, 10)
-    assert wanted == [True]
+    monkeypatch.setattr(train, "notebook_jobs", lambda index, profile, data_seed=0: (every_job, {}))
+    monkeypatch.setattr(store, "finished", lambda jobs, sets, index: wanted.extend(jobs) or [])
+    store.seed_predictions(None, QUICK, 10)
+    assert [(job["name"], job["n_classes"]) for job in wanted] == [run for run in paper if run[1] == 10]
     architectures.REGISTRY["tinynet"] = dataclasses.replace(tinynet, in_paper_tables=True)
     assert architectures.notebook_runs(in_paper_tables=True) == paper + (("tinynet", 10), ("tinynet", 3))
 

@@ -11,6 +11,7 @@ import stat
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from submitit.core.utils import DelayedSubmission
@@ -23,7 +24,8 @@ from test_train import TINY_TRAINING
 
 @pytest.fixture
 def folders(tmp_path, monkeypatch):
-    for variable, folder in (("ASC_RUNS_DIR", "runs"), ("ASC_CACHE_DIR", "cache"), ("ASC_AUGMENTED_DIR", "augmented")):
+    for variable, folder in (("ASC_RUNS_DIR", "runs"), ("ASC_CACHE_DIR", "cache"), ("ASC_AUGMENTED_DIR", "augmented"),
+                             ("ASC_RESULTS_DIR", "results")):
         monkeypatch.setenv(variable, str(tmp_path / folder))
     return tmp_path
 
@@ -39,6 +41,15 @@ def _stored_predictions(root: Path) -> dict[str, bytes]:
     return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.glob(f"**/{evaluation.PREDICTIONS}"))}
 
 
+def _entries(root: Path) -> dict[str, tuple[bytes, ...]]:
+    """The arrays that training and prediction make (`asclib.store`) of every entry under `root`."""
+    found = {}
+    for path in sorted(root.glob("**/*.npz")):
+        with np.load(path) as stored:
+            found[path.name] = tuple(stored[name].tobytes() for name in ("probabilities", "waypoint", "loss", "lr"))
+    return found
+
+
 def test_runs_side_by_side_through_the_local_executor_match_runs_made_one_after_another(tiny_corpus, folders,
                                                                                        monkeypatch):
     profile = _profile()
@@ -48,10 +59,13 @@ def test_runs_side_by_side_through_the_local_executor_match_runs_made_one_after_
     side_by_side = _stored_predictions(folders / "runs")
     assert len(side_by_side) == len(architectures.notebook_runs())
     assert len(list((paths_runs(profile) / "launch").glob("*/*_log.out"))) == len(side_by_side)
+    committed = _entries(folders / "results")  # written here after the launch
+    assert len(committed) == len(side_by_side)
 
     monkeypatch.setenv("ASC_RUNS_DIR", str(folders / "sequential"))
+    monkeypatch.setenv("ASC_RESULTS_DIR", str(folders / "results-sequential"))
     runs.prepare(index, profile, workers=1, with_ablation=False)  # in this process, one after another
-    assert _stored_predictions(folders / "sequential") == side_by_side  # byte for byte
+    assert _entries(folders / "results-sequential") == committed  # bit for bit
 
     monkeypatch.setenv("ASC_RUNS_DIR", str(folders / "runs"))  # everything finished: nothing is launched
     jobs, sets = train.unique_jobs(index, profile)
