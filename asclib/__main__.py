@@ -40,6 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     fit.add_argument("--only", nargs="+", metavar="LABEL", default=(),
                      help='train only the runs with these labels (as a launch names them: "resnet-10c seed 0", '
                           '"Table 3 +sa seed 1")')
+    fit.add_argument("--more-seeds", type=int, default=0, metavar="K",
+                     help="also train the next K seeds after the profile's, models and ablation alike: the "
+                          "committed runs of a long training spread over sittings (results/<profile>/runs/)")
     _smoke_options(fit)
     _launch_options(fit)
 
@@ -167,6 +170,9 @@ def _run(args: argparse.Namespace) -> int:
     elif args.command == "train":  # also under `torchrun --nproc_per_node=N -m asclib train` (asclib/distributed.py)
         from asclib import distributed, runs, synth
         from asclib.data import load_index
+        from asclib.profiles import more_seeds
+
+        profile = more_seeds(profile, args.more_seeds)
 
         with distributed.rank_zero_first():  # one process generates a missing corpus
             dataset = synth.dataset(profile, args.data_dir, args.seed)

@@ -127,26 +127,28 @@ def build(name: str, n_classes: int, profile: Profile) -> nn.Module:
 # only, and the clips of the paper's offline augmentations added to the training set.
 PAPER_OFFLINE = ("spectrum_correction", "reverb_drc", "pitch_shift", "speed_change", "noise", "mix_audio")
 # `paper`: the reference's exact widths and epochs (the FCNNs train twice as long as the ResNet).
-# `quick`: narrow networks, every model 14 epochs (532 steps, three cosine cycles): what three
-# seeds of each model and of the ablation's runs allowed in the budget of a 2-core CPU without
-# AVX-512 (docs/performance.md, "Time and seeds"); the loss still falls (notebooks 04-06). Keras's l2(1e-3) on
-# the ResNet's kernels is 2e-3 on their gradient; the fsFCNN's reference had no Keras `decay`.
+# `quick`: narrow networks, every model 126 epochs (4,788 steps, six cosine cycles), trained
+# once and committed (`asclib.store`): the longest budget at which the models of notebooks
+# 04-06 and Table 3's rows fit a one-time training of 12 CPU-hours with several seeds
+# (docs/results.md, "How the results are made"); whether each loss has levelled off, notebooks
+# 04-06 say. Keras's l2(1e-3) on the ResNet's kernels is 2e-3 on their gradient; the fsFCNN's
+# reference had no Keras `decay`.
 register(Architecture(
     name="resnet", title="ResNet", model_class=models.ResNet, seed_id=0,
-    widths={"quick": {10: 4, 3: 2}, "paper": {10: 48, 3: 24}}, epochs={"quick": 14, "paper": 126},
+    widths={"quick": {10: 4, 3: 2}, "paper": {10: 48, 3: 24}}, epochs={"quick": 126, "paper": 126},
     trained_for=(10, 3), augmentations=("mixup", "random_crop", *PAPER_OFFLINE), weight_decay=2e-3, keras_decay=True, cam="cam", notebook="04_resnet",
     tiny_width=2, in_paper_tables=True))
 register(Architecture(
     name="fcnn", title="FCNN", model_class=models.FCNN, seed_id=1,
     widths={"quick": {10: (4, 8, 16), 3: (4, 8, 16)}, "paper": {10: (48, 96, 192), 3: (48, 96, 192)}},
-    epochs={"quick": 14, "paper": 254},
+    epochs={"quick": 126, "paper": 254},
     trained_for=(10, 3), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
     weight_decay=0.0, keras_decay=True, cam="gradcam", notebook="05_fcnn",
     tiny_width=(2, 2, 4), in_paper_tables=True))
 register(Architecture(
     name="fsfcnn", title="fsFCNN", model_class=models.FsFCNN, seed_id=2,
     widths={"quick": {10: (4, 8, 32, 48), 3: (4, 8, 32, 48)}, "paper": {10: (48, 96, 512, 768), 3: (48, 96, 512, 768)}},
-    epochs={"quick": 14, "paper": 254},
+    epochs={"quick": 126, "paper": 254},
     trained_for=(10,), augmentations=("mixup", "random_crop", "spec_augment", *PAPER_OFFLINE),
     weight_decay=0.0, keras_decay=False, cam="gradcam", notebook="06_fsfcnn",
     tiny_width=(2, 2, 4, 4), in_paper_tables=True))

@@ -196,6 +196,7 @@ class Profile:
 
 
 # The recipes as written, without the networks' sizes (`profiles.get_profile` adds them).
+QUICK_SEEDS = (0,)
 PROFILES = {
     "quick": Profile(
         name="quick",
@@ -205,13 +206,13 @@ PROFILES = {
         augment=AugmentConfig(crop_frames=112, freq_mask_max=4, time_mask_max=11, rir_count=12),
         # narrow networks (widths and epochs: asclib/architectures.py) on 40 mel bins
         models=ModelConfig(bn_momentum=0.05),
-        # five seeds of every model: one seed of a small network moves by points with a single
-        # rounding (benchmarks/results/cpu_agreement_one_ulp_nudge_vs_committed.txt); what five
-        # seeds cost and buy over three: docs/performance.md, "Time and seeds"
-        train=TrainConfig(steps_per_epoch=38, seeds=(0, 1, 2, 3, 4)),
-        # 3 seeds of every row of Table 3 fit the budget only with short runs: 6 epochs, width 2
-        # (notebook 09 measures what Table 2's ResNet budget would cost)
-        ablation=AblationConfig(seeds=(0, 1, 2), resnet_width=2, epochs=6),
+        # the seeds whose runs are committed (results/quick/runs/; `python -m asclib train
+        # --more-seeds K` trains the next K): one seed of a small network moves by points with a
+        # single rounding (benchmarks/results/cpu_agreement_one_ulp_nudge_vs_committed.txt)
+        train=TrainConfig(steps_per_epoch=38, seeds=QUICK_SEEDS),
+        # Table 3's rows at notebook 04's budget (its ResNet's width and epochs), so that its
+        # "no sa" row is notebook 04's runs, under the same seeds: every step is paired
+        ablation=AblationConfig(seeds=QUICK_SEEDS, resnet_width=4, epochs=126),
     ),
     "paper": Profile(
         name="paper",

@@ -80,3 +80,19 @@ def tiny(profile: Profile, epochs: int = 2) -> Profile:
     """`profile` with every registered network at its `tiny_width` and trained `epochs` epochs:
     runs of a few milliseconds for tests (tests/test_train.py) and checks (benchmarks/ddp_check.py)."""
     return resized(profile, {entry.name: entry.tiny_width for entry in architectures.REGISTRY.values()}, epochs)
+
+
+def more_seeds(profile: Profile, count: int) -> Profile:
+    """`profile` with `count` more training seeds after its last, for the models and for the
+    ablation's rows alike (`python -m asclib train --more-seeds`): a long training spread over
+    sittings trains them before the profile names them."""
+    if count < 0:
+        raise ValueError(f"--more-seeds {count}: expected 0 or more seeds")
+
+    def extended(seeds: tuple) -> tuple:
+        return (*seeds, *range(max(seeds, default=-1) + 1, max(seeds, default=-1) + 1 + count))
+
+    return dataclasses.replace(
+        profile, train=dataclasses.replace(profile.train, seeds=extended(profile.train.seeds)),
+        ablation=dataclasses.replace(profile.ablation, seeds=extended(profile.ablation.seeds)))
+
