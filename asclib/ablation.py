@@ -228,6 +228,27 @@ def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
     return sentences
 
 
+def widths(step_table: pd.DataFrame, rows_of, group: str) -> pd.Series:
+    """The half widths of the steps of `step_table` (`steps`) whose row is in `rows_of`, in
+    `group`, each labelled "row against the row it is compared with" (`describe_widths`)."""
+    block = step_table.xs(group, level="group")
+    block = block[block.index.get_level_values("step").isin(list(rows_of))]
+    return pd.Series(block["half width"].to_numpy(), index=[f"{row} against {before}" for row, before in block.index])
+
+
+def describe_widths(half_widths: pd.Series, what: str, goal: float = HALF_WIDTH_GOAL) -> list[str]:
+    """How precise the comparisons `half_widths` (a 95 % interval's half width in points, indexed
+    by a label per comparison) are against `goal`: how many are within it, and each one wider
+    with its width (notebooks 08, 09 and 12, issue 33's aim of +-1.5 points)."""
+    wider = half_widths[half_widths > goal].sort_values(ascending=False)
+    sentence = (f"{what}: {len(half_widths) - len(wider)} of {len(half_widths)} intervals are within "
+                f"+-{goal:g} points")
+    if wider.empty:
+        return [sentence + "."]
+    listed = "; ".join(f"{label} +-{width:.1f}" for label, width in wider.items())
+    return [sentence + f"; wider: {listed}."]
+
+
 def _side(values: pd.Series, reference: float) -> str:
     """Where `values` lie against `reference`, in points: below, above, or on both sides."""
     gaps = values - reference

@@ -130,7 +130,7 @@ PAPER_OFFLINE = ("spectrum_correction", "reverb_drc", "pitch_shift", "speed_chan
 # `quick`: narrow networks, every model 126 epochs (4,788 steps, six cosine cycles), trained
 # once and committed (`asclib.store`): the longest budget at which the models of notebooks
 # 04-06 and Table 3's rows fit a one-time training of 12 CPU-hours with several seeds
-# (docs/results.md, "How the results are made"); whether each loss has levelled off, notebooks
+# (docs/results.md, "How the results are made and checked"); whether each loss has levelled off, notebooks
 # 04-06 say. Keras's l2(1e-3) on the ResNet's kernels is 2e-3 on their gradient; the fsFCNN's
 # reference had no Keras `decay`.
 register(Architecture(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from typing import Callable, Iterable
 
@@ -44,8 +44,10 @@ def _start_worker(initializer: Callable | None, arguments: tuple) -> None:
 
 def process_map(function: Callable, tasks: Iterable, workers: int | None = None, description: str = "",
                 unit: str = "task", progress: bool = True, initializer: Callable | None = None,
-                initargs: tuple = ()) -> list:
-    """`[function(task) for task in tasks]`, computed by `workers` processes (default: all cores)."""
+                initargs: tuple = (), long: bool = False) -> list:
+    """`[function(task) for task in tasks]`, computed by `workers` processes (default: all cores).
+    `long` tasks (training runs) go out one at a time, and the progress bar (with its time left)
+    counts each as it ends, in whatever order."""
     from threadpoolctl import threadpool_limits
     from tqdm.auto import tqdm
 
@@ -63,11 +65,13 @@ def process_map(function: Callable, tasks: Iterable, workers: int | None = None,
         with threadpool_limits(limits=1), ProcessPoolExecutor(workers, mp_context=get_context("fork"),
                                                               initializer=_start_worker,
                                                               initargs=(initializer, initargs)) as pool:
+            if long:  # one at a time: in chunks, one core can be left with a chunk's runs while the other waits
+                futures = [pool.submit(function, task) for task in tasks]
+                for _ in as_completed(futures):
+                    bar.update()
+                return [future.result() for future in futures]
             results = []
-            # Many short tasks (clips) go out in chunks of up to 16, which saves the hand-out
-            # cost; a few long ones (training runs, handed out longest first) one at a time: in
-            # chunks of four, one core can be left with the last chunk's four runs to train one
-            # after another while the other waits (the 33 quick runs used 1.74 of 2 cores).
+            # Many short tasks (clips) go out in chunks of up to 16, which saves the hand-out cost
             for result in pool.map(function, tasks, chunksize=max(1, min(16, len(tasks) // (16 * workers)))):
                 results.append(result)
                 bar.update()

@@ -1,7 +1,8 @@
 """Regenerating every notebook headless, the documentation's generated blocks, and the manifest.
 
-`reproduce(profile)` first trains the runs of notebooks 04-06 and 09 side by side and
-predicts their evaluation clips (`runs.prepare`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
+`reproduce(profile)` first reads the committed runs of notebooks 04-06 and 09 (`asclib.store`;
+those missing are trained side by side, `runs.prepare`) and trains a sample of them again to
+check them (`check_committed`), then executes `notebooks/NN_*.ipynb` in order with papermill, passing the
 parameters `profile`, `data_dir` and `seed` to each notebook's `parameters` cell. For the
 `quick` profile the executed notebooks replace the committed ones (their outputs are what
 readers see on GitHub); for any other profile, and for a smoke run (training shortened by
@@ -242,17 +243,18 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     exclude_files(check_dataset(given, prof, skip_bad), results / "excluded_files.csv")
     parameters = {"profile": name, "data_dir": data_dir, "seed": seed}
     commit = git_commit()  # before the run: executing the notebooks changes their outputs
+    checked = {}
     trainers = {entry.notebook for entry in architectures.REGISTRY.values()} | set(ABLATION_NOTEBOOKS)
     if any(notebook.stem in trainers for notebook in selected):
         ablation_too = trains_ablation(only)
-        print(f"training the runs of notebooks 04-06{' and 09' if ablation_too else ''} first, side by side, "
-              "then their predictions", flush=True)
+        print(f"the runs of notebooks 04-06{' and 09' if ablation_too else ''}: read from results/{name}/runs/, "
+              "those missing trained first, side by side", flush=True)
         dataset = synth.dataset(prof, data_dir, seed)
         index = load_index(dataset, prof)
         runs.prepare(index, prof, seed, with_ablation=ablation_too,
                      settings=launch_settings(dataset) if launch_settings else None)
         if ablation_too:
-            check_committed(index, prof, seed, everything=retrain_all)
+            checked = check_committed(index, prof, seed, everything=retrain_all)
     timings = {}
     for number, notebook in enumerate(selected, start=1):
         target = notebook if in_place else results / "notebooks" / notebook.name
@@ -266,22 +268,23 @@ def reproduce(profile: str = "quick", data_dir: str | None = None, seed: int = 0
     if in_place:
         for document in [README, *sorted(DOCS.glob("*.md"))]:
             update_readme(name, document)
-    return write_manifest(name, {**parameters, **(extra or {})}, timings, commit)
+    return write_manifest(name, {**parameters, **(extra or {})}, timings, commit, checked)
 
 
-def check_committed(index: pd.DataFrame, profile, seed: int = 0, count: int = 2, everything: bool = False) -> pd.DataFrame:
+def check_committed(index: pd.DataFrame, profile, seed: int = 0, count: int = 2, everything: bool = False) -> dict:
     """Say where the committed runs come from and train a sample of them again (`runs.check_sample`,
     chosen by this commit; with `everything`, every run to its end); a run that does not
-    reproduce stops here with its row."""
+    reproduce stops here with its row. Returns both for the manifest."""
     commit = git_commit().removesuffix("-dirty")
-    print(f"the committed runs: {runs.origin(index, profile, seed)}", flush=True)
+    origin = runs.origin(index, profile, seed)
+    print(f"the committed runs: {origin}", flush=True)
     table = runs.check_sample(index, profile, commit, count, everything, seed)
     print(table.to_string(index=False), flush=True)
     failed = table[~table["passed"]]
     if not failed.empty:
         raise ValueError(f"{len(failed)} of {len(table)} committed runs did not train again the same: "
-                         f"{', '.join(failed['run'])} (table above; docs/results.md, \"How the results are checked\")")
-    return table
+                         f"{', '.join(failed['run'])} (table above; docs/results.md, \"How the results are made and checked\")")
+    return {"origin": origin, "sample": table.to_dict(orient="records")}
 
 
 def execute(notebook: Path, target: Path, parameters: dict) -> None:
@@ -362,8 +365,9 @@ def installed_packages() -> dict[str, str]:
     return dict(sorted(versions.items()))
 
 
-def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -> Path:
-    """Write `results/<profile>/manifest.json`; notebooks not run this time keep their entry."""
+def write_manifest(profile: str, parameters: dict, timings: dict, commit: str, checked: dict | None = None) -> Path:
+    """Write `results/<profile>/manifest.json`; notebooks not run this time keep their entry.
+    `checked`: where the committed runs come from and the sample trained again (`check_committed`)."""
     import torch
 
     results = paths(profile).results
@@ -393,6 +397,7 @@ def write_manifest(profile: str, parameters: dict, timings: dict, commit: str) -
         "training_threads": train.TRAIN_THREADS,
         "cpu_kernel_caps": kernels.settings(),
         "packages": installed_packages(),
+        "committed_runs": checked or {},
         "notebook_seconds": {**previous, **timings},
         "files": files,
     }

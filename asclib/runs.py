@@ -67,3 +67,22 @@ def origin(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> str:
     jobs, sets = every_job(index, profile, data_seed)
     return store.origin(store.finished(jobs, sets, index))
 
+
+def training_cost(index: pd.DataFrame, profile: Profile, cores=(2, 8, 16), data_seed: int = 0) -> pd.DataFrame:
+    """What the one-time training of the committed runs took: runs and CPU-hours (their measured
+    seconds, one thread each) of the models of notebooks 04-06 and of Table 3's other rows, and
+    the hours on each of `cores` cores, one run per core (CPU-hours / cores: the least it can
+    take there; notebook 09, the README)."""
+    jobs, sets = every_job(index, profile, data_seed)
+    stored = store.finished(jobs, sets, index)
+    parts = pd.DataFrame({"part": ["models of notebooks 04-06" if job["group"] != ablation.GROUP else
+                                   "Table 3's rows (the no-sa row is notebook 04's runs)" for job in jobs],
+                          "CPU hours": [run.seconds / 3600 * train.TRAIN_THREADS for run in stored]})
+    table = parts.groupby("part", sort=False).agg(runs=("CPU hours", "size"), cpu=("CPU hours", "sum"))
+    table.loc["all"] = table.sum()
+    table = table.rename(columns={"cpu": "CPU hours"})
+    for count in cores:
+        table[f"hours on {count} cores"] = table["CPU hours"] / count
+    table["runs"] = table["runs"].astype(int)
+    return table.round(2)
+

@@ -186,9 +186,11 @@ def make(job: dict, data: train.TrainingSet, clips: pd.DataFrame, keep_weights: 
     checkpoint = train.job_folder({**job, "data": "set"}, {"set": data}) / train.CHECKPOINT
     done = train.read_checkpoint(checkpoint)["epoch"] if checkpoint.is_file() else 0
     reached = waypoint_epochs(job)
+    at_waypoint = None
     if done < reached:
         run = train.fit(**_fit_arguments(job, data), stop_after=reached - done)
-        waypoint = as_float16(predictions(run.model, clips, job["n_classes"], job["profile"]), job["n_classes"])
+        at_waypoint = predictions(run.model, clips, job["n_classes"], job["profile"])
+        waypoint = as_float16(at_waypoint, job["n_classes"])
     else:
         import tempfile
 
@@ -200,7 +202,9 @@ def make(job: dict, data: train.TrainingSet, clips: pd.DataFrame, keep_weights: 
             "waypoint_epochs": reached, "commit": provenance.git_commit(), "cpu": provenance.cpu_model(),
             "threads": train.TRAIN_THREADS, "kernels": kernels.settings(),
             "date": time.strftime("%Y-%m-%d", time.gmtime())}
-    final = predictions(run.model, clips, job["n_classes"], job["profile"])
+    whole = reached == job["profile"].epochs(job["name"])  # a run no longer than the waypoint
+    final = at_waypoint if whole and at_waypoint is not None else predictions(run.model, clips, job["n_classes"],
+                                                                              job["profile"])
     curves.log_accuracy(run.folder, evaluation.accuracy(final), len(run.history))
     arrays = {"probabilities": as_float16(final, job["n_classes"]),
               "waypoint": waypoint, "loss": run.history["loss"].to_numpy(np.float32),
@@ -243,7 +247,7 @@ def finished(jobs: list[dict], sets: dict, index: pd.DataFrame, workers: int | N
         _WORK.update(sets=sets, clips=clips)
         try:
             process_map(_make_in_worker, order, workers or train.default_workers(),
-                        f"{description}: {len(order)} of {len(set(paths_of))} runs to train", "run")
+                        f"{description}: {len(order)} of {len(set(paths_of))} runs to train", "run", long=True)
         finally:
             _WORK.clear()
     return [read(path, clips) for path in paths_of]
@@ -358,7 +362,7 @@ def check(jobs: list[dict], sets: dict, index: pd.DataFrame, commit: str, count:
     _WORK.update(sets=sets, clips=clips)
     try:
         rows = process_map(_check_in_worker, tasks, workers or train.default_workers(),
-                           f"training {len(tasks)} committed runs again", "run")
+                           f"training {len(tasks)} committed runs again", "run", long=True)
     finally:
         _WORK.clear()
     return pd.DataFrame(rows).assign(job=[paths_of.index(path) for path in chosen])

@@ -593,7 +593,7 @@ def fit_many(jobs: list[dict], sets: dict, description: str, workers: int | None
     _SETS.update(sets)
     try:
         process_map(_fit_in_worker, jobs, workers, f"{description}, {workers} at a time", "model",
-                    progress=ctx.rank == 0)
+                    progress=ctx.rank == 0, long=True)
     finally:
         _SETS.clear()
 
@@ -622,7 +622,7 @@ def unique_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
 
 def job_folder(job: dict, sets: dict) -> Path:
     """The run folder of a `fit_many` job whose training set is `sets[job["data"]]` (`run_folder`):
-    two jobs with one folder are one run (`unique_jobs`, `runs.predict_all`)."""
+    two jobs with one folder are one run (`unique_jobs`, `store.finished`)."""
     keys = ("name", "n_classes", "profile", "seed", "augmentations", "group")
     return run_folder(**{key: job[key] for key in keys if key in job}, data=sets[job["data"]])
 

@@ -3,8 +3,9 @@
 Prints numbers and writes a CSV; asserts nothing (tests/test_pins.py is the test). Two ways:
 
     .venv/bin/python benchmarks/cpu_agreement.py --committed
-        compares the tables computed from this machine's runs (trained first if missing: the whole
-        quick training) with the committed `results/quick/tables`, made on another machine;
+        compares the tables computed from the runs under `ASC_RESULTS_DIR` (trained first if missing:
+        the whole quick training) with the committed `results/quick/tables`; to train the committed
+        runs again on this machine and compare them, `python -m asclib check --retrain-all` is the tool;
     .venv/bin/python benchmarks/cpu_agreement.py --env ATEN_CPU_CAPABILITY=default [--env ...] [--against committed]
         trains every quick run again in child processes with those variables (other kernels, as
         another processor would run them), in separate run folders, and compares their tables with
@@ -40,24 +41,25 @@ import asclib  # noqa: F401  first: it caps numpy's and torch's CPU code paths (
 import pandas as pd
 import torch
 
-from asclib import architectures, config, data, evaluation, kernels, profiles, provenance, runs, synth, tables
+from asclib import architectures, config, data, kernels, profiles, provenance, runs, store, synth, tables
 
 TRAIN_EVERYTHING = [sys.executable, "-m", "asclib", "train", "--profile", "quick"]
 
 
 def fresh_tables() -> dict[str, pd.DataFrame]:
-    """Tables 1-3 from the runs under the current `ASC_RUNS_DIR` (trained if missing)."""
+    """Tables 1-3 from the committed runs under the current `ASC_RESULTS_DIR` (`asclib.store`;
+    trained if missing, into `ASC_RUNS_DIR`)."""
     prof = profiles.get_profile("quick")
     return tables.paper_tables(data.load_index(synth.dataset(prof), prof), prof)
 
 
 def fresh_predictions() -> dict[str, pd.DataFrame]:
-    """The stored evaluation predictions of the runs of notebooks 04-06 under the current
-    `ASC_RUNS_DIR`, named as in `results/quick/predictions`."""
+    """The evaluation predictions of the committed runs of notebooks 04-06 under the current
+    `ASC_RESULTS_DIR` (trained if missing), named as in `results/quick/predictions`."""
     prof = profiles.get_profile("quick")
     index = data.load_index(synth.dataset(prof), prof)
     return {f"{name}-{n}c-seed{seed}": table for n in (10, 3)
-            for seed, by_model in evaluation.seed_predictions(index, prof, n).items()
+            for seed, by_model in store.seed_predictions(index, prof, n).items()
             for name, table in by_model.items()}
 
 
@@ -203,7 +205,8 @@ def main() -> None:
             # its own runs (kept in --keep-runs), and with --env its own augmented clips and features:
             # they are keyed by the caps, and a folder made under other caps is made again in place,
             # so sharing them would undo this machine's (a nudge changes only the runs)
-            own = {"ASC_RUNS_DIR": str(args.keep_runs or Path(scratch) / "runs")}
+            own = {"ASC_RUNS_DIR": str(args.keep_runs or Path(scratch) / "runs"),
+                   "ASC_RESULTS_DIR": str(Path(scratch) / "entries")}  # its runs' entries (asclib.store), not the committed
             if not args.nudge:
                 own.update({variable: str(Path(scratch) / folder) for variable, folder in (
                     ("ASC_AUGMENTED_DIR", "augmented"), ("ASC_CACHE_DIR", "cache"))})

@@ -116,3 +116,18 @@ def test_run_all_trains_every_row_and_seed_once(tiny_corpus, tmp_path, monkeypat
     again, _ = ablation.run_all(index, profile, with_notebook_04=False)
     pd.testing.assert_frame_equal(results, again)
     assert stamps == [entry.stat().st_mtime_ns for entry in entries]  # read back: nothing retrained
+
+
+def test_the_widths_of_the_steps_are_told_against_the_goal():
+    """`describe_widths` counts the intervals within +-1.5 points and names each wider one with
+    its width; `widths` picks the steps of the chosen rows in one group."""
+    index = pd.MultiIndex.from_tuples([("+sa", "ResNet (mixup, crop)", "overall"), ("+sa", "ResNet (mixup, crop)", "s7-s11"),
+                                       ("+sa+sc", "+sa", "overall"), ("+sa+sc+r+aug+dir", "+sa+sc+r+aug", "overall")],
+                                      names=["step", "from", "group"])
+    step_table = pd.DataFrame({"half width": [0.9, 3.0, 2.25, 1.5]}, index=index)
+    paper_steps = ablation.widths(step_table, ablation.ROWS, "overall")
+    assert paper_steps.to_dict() == {"+sa against ResNet (mixup, crop)": 0.9, "+sa+sc against +sa": 2.25}
+    assert ablation.describe_widths(paper_steps, "The paper's steps") == [
+        "The paper's steps: 1 of 2 intervals are within +-1.5 points; wider: +sa+sc against +sa +-2.2."]
+    beyond = ablation.widths(step_table, ablation.BEYOND_PAPER, "overall")
+    assert ablation.describe_widths(beyond, "After") == ["After: 1 of 1 intervals are within +-1.5 points."]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from asclib import architectures, profiles
-from asclib.config import TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, paths, reduce_training
+from asclib.config import PROFILES, TRAINING_OVERRIDES_VARIABLE, AudioConfig, config_hash, paths, reduce_training
 from asclib.profiles import get_profile
 from conftest import PAPER
 
@@ -81,6 +81,10 @@ def test_a_smoke_run_shortens_every_training_and_nothing_else(monkeypatch):
 
 def test_a_smoke_run_can_keep_only_the_first_training_seeds(monkeypatch):
     monkeypatch.setenv(TRAINING_OVERRIDES_VARIABLE, "")
+    written = PROFILES["quick"]  # with three seeds, whatever the committed runs have now
+    monkeypatch.setitem(PROFILES, "quick", dataclasses.replace(
+        written, train=dataclasses.replace(written.train, seeds=(0, 1, 2)),
+        ablation=dataclasses.replace(written.ablation, seeds=(0, 1, 2))))
     recipe = get_profile("quick")
     assert len(recipe.train.seeds) > 1 and len(recipe.ablation.seeds) > 1
     assert reduce_training(epochs=2, seeds=1) == {"epochs": 2, "seeds": 1}
@@ -127,3 +131,16 @@ def test_a_modified_profile_reaches_the_functions_that_use_it():
     assert architectures.build("fcnn", 10, narrow).n_mels == 24
     wider = profiles.resized(quick, {"fcnn": (6, 8, 16)})
     assert architectures.build("fcnn", 10, wider).body[1].out_channels == 18  # 6 x the 3 input channels
+
+
+def test_more_seeds_extends_the_models_and_the_ablation_alike():
+    from asclib.profiles import more_seeds
+
+    quick = get_profile("quick")
+    wider = more_seeds(quick, 3)
+    last = max(quick.train.seeds)
+    assert wider.train.seeds == (*quick.train.seeds, last + 1, last + 2, last + 3)
+    assert wider.ablation.seeds == (*quick.ablation.seeds, *range(max(quick.ablation.seeds) + 1, max(quick.ablation.seeds) + 4))
+    assert more_seeds(quick, 0) == quick
+    with pytest.raises(ValueError, match="--more-seeds -1"):
+        more_seeds(quick, -1)

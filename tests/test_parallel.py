@@ -41,3 +41,19 @@ def test_workers_reuse_the_memory_they_free():
     del released
     faults = process_map(_page_faults_of_ten_tasks, range(2), workers=2, progress=False)
     assert max(faults) < 1_000, f"{faults} page faults: freed memory went back to the kernel (40,960 if all of it)"
+
+
+def _sleep_then_return(task: tuple) -> int:
+    import time
+
+    seconds, value = task
+    time.sleep(seconds)
+    return value
+
+
+def test_long_tasks_return_in_order_and_count_each_as_it_ends(capsys):
+    """Long tasks (training runs) go out one at a time: the results keep the tasks' order, and
+    the progress bar reaches its total though the first task ends last."""
+    tasks = [(0.6, 0), (0.0, 1), (0.0, 2), (0.0, 3)]
+    assert process_map(_sleep_then_return, tasks, 2, "long", "run", long=True) == [0, 1, 2, 3]
+    assert "4/4" in capsys.readouterr().err

@@ -1,14 +1,17 @@
 """The committed quick tables hold: Tables 1-3, the gains behind them and notebook 12's comparisons
-are computed again from the runs trained here (`make test` trains them first; this test trains any
-that are missing) and compared with the committed CSVs of `results/quick/tables/`: `07_table1`,
+are computed again from the committed runs (`results/quick/runs/`, `asclib.store`; a run whose
+entry is missing is trained) and compared with the committed CSVs of `results/quick/tables/`: `07_table1`,
 `07_table2_one_stage` (the 10-class ensemble against its members), `08_table2`, `09_table3`, the
 gains per device group (`07_ensemble_gains`, `08_two_stage_gains`), Table 3's steps
 (`09_ablation_steps`, the gains whose sentences notebook 12 repeats in `12_statements`), the
 ablation's runs (`09_ablation_runs`), the gains per device (`12_device_gains`) and notebook 12's
 statements on the unseen devices (`12_unseen_statements`).
 
-Every overall and every s7-s11 accuracy (the unseen devices) must lie within `tolerance` of its
-committed value: 1.5 points, or, for a row whose seeds spread widely, the bound that the
+From the committed runs every cell must equal the committed one to the decimals it was written
+with (`test_every_cell_is_the_committed_one`). The looser pins below are what a retraining of the
+same recipe on a CPU that does not compute the same bits (`asclib check` compares a sample of runs
+there) may move: every overall and every s7-s11 accuracy (the unseen devices) must lie within
+`tolerance` of its committed value: 1.5 points, or, for a row whose seeds spread widely, the bound that the
 difference between two independent means of that many seeds exceeds with probability 0.0002
 (3.7 x sqrt(2 / seeds) x the committed seed standard deviation of that column; 0.0002 x the
 50-odd cells held leaves about a 1 % chance that any of them fails by chance), whichever is larger.
@@ -219,3 +222,29 @@ def test_table_2_takes_its_one_stage_rows_from_notebook_07():
     """The one-stage rows are computed once (notebook 07) and read by notebook 08."""
     one_stage = _ours(committed("07_table2_one_stage"))
     pd.testing.assert_frame_equal(committed("08_table2").loc[one_stage.index], one_stage)
+
+
+def _decimals(column: pd.Series) -> int:
+    """How many decimals a committed CSV column was written with (its longest fraction)."""
+    text = column.dropna().astype(str)
+    fractions = text[text.str.contains(r"\.", regex=True)].str.split(".").str[1]
+    return int(fractions.str.len().max()) if len(fractions) else 0
+
+
+@pytest.mark.parametrize("name", sorted(INDEX_COLUMNS.keys() | {"09_table3", "12_unseen_statements"}))
+def test_every_cell_is_the_committed_one(fresh, name):
+    """Computed from the committed runs (results/quick/runs/), every pinned table equals the
+    committed CSV cell by cell, to the decimals it was written with: the runs are the committed
+    ones, so nothing may move at all (the tolerances above are for the case the check of
+    tests/test_store.py guards: the same recipe trained again elsewhere)."""
+    raw = pd.read_csv(COMMITTED / f"{name}.csv", dtype=str, keep_default_na=False)
+    here = fresh[name].reset_index()
+    assert here.shape == raw.shape, f"{name}: {here.shape} here, {raw.shape} committed"
+    for position, column in enumerate(raw.columns):
+        written, made = raw[column], here.iloc[:, position]
+        numbers = pd.to_numeric(written.replace({"": np.nan}), errors="coerce")
+        if numbers.notna().sum() == (written != "").sum() and (written != "").any():
+            ours = pd.to_numeric(made, errors="coerce").round(_decimals(written.replace({"": np.nan})))
+            assert np.allclose(ours, numbers, rtol=0, atol=1e-9, equal_nan=True), f"{name}, column {column}"
+        else:
+            assert list(made.fillna("").astype(str)) == list(written), f"{name}, column {column}"
