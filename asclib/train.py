@@ -615,7 +615,9 @@ def unique_jobs(index: pd.DataFrame, profile: Profile, data_seed: int = 0,
         jobs, sets = notebook_jobs(index, profile, data_seed)
     extra_jobs, extra_sets = also
     sets = {**sets, **extra_sets}
-    unique = {job_folder(job, sets): job for job in [*jobs, *extra_jobs]}
+    unique: dict = {}
+    for job in [*jobs, *extra_jobs]:  # a run listed twice keeps its first listing (a notebook's, so its label)
+        unique.setdefault(job_folder(job, sets), job)
     ordered = sorted(unique.values(), key=lambda job: architectures.notebook_runs().index((job["name"], job["n_classes"])))
     return ordered, sets
 

@@ -145,3 +145,14 @@ def test_evaluation_predictions_are_made_as_training_makes_them(tiny):
     with train.torch_threads(train.TRAIN_THREADS):
         direct = evaluation.predict(run.model, clips, run.n_classes, profile)
     assert direct.equals(store.predictions(run.model, clips, run.n_classes, profile))
+
+
+def test_the_training_cost_sums_the_committed_seconds(tiny, monkeypatch):
+    index, profile, jobs, sets = tiny
+    monkeypatch.setattr(runs, "every_job", lambda *args, **kwargs: (jobs, sets))
+    stored = store.finished(jobs, sets, index, workers=2)
+    cost = runs.training_cost(index, profile, cores=(2, 8))
+    assert list(cost.index) == ["models of notebooks 04-06", "all"]
+    assert cost.loc["all", "runs"] == len(jobs)
+    assert cost.loc["all", "CPU hours"] == round(sum(run.seconds for run in stored) / 3600, 2)
+    assert cost.loc["all", "hours on 8 cores"] == round(sum(run.seconds for run in stored) / 3600 / 8, 2)
