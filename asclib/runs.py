@@ -81,6 +81,7 @@ def training_cost(index: pd.DataFrame, profile: Profile, cores=(2, 8, 16), data_
     table = parts.groupby("part", sort=False).agg(runs=("CPU hours", "size"), cpu=("CPU hours", "sum"))
     table.loc["all"] = table.sum()
     table = table.rename(columns={"cpu": "CPU hours"})
+    table.insert(1, "how", "measured")
     for count in cores:
         table[f"hours on {count} cores"] = table["CPU hours"] / count
     table["runs"] = table["runs"].astype(int)
