@@ -59,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
                                 "two-stage probabilities (see asclib/predict.py for how runs are chosen)")
     label.add_argument("files", nargs="+", metavar="FILE", help="audio files (any rate, any channel count)")
     label.add_argument("--runs", nargs="+", action="extend", metavar="DIR",
-                       help="run folders, or folders of run folders (default: runs/<profile>/seed-<first "
-                            "training seed>, the models of notebooks 04-06 under one seed)")
+                       help="run folders or committed weights (*.pt), or folders of them (default: "
+                            "runs/<profile>/seed-<first training seed>, the models of notebooks 04-06 under one "
+                            "seed, else their committed weights in results/<profile>/runs/)")
     label.add_argument("--profile", choices=PROFILE_NAMES, default=None,
                        help="refuse runs of another profile (default: the runs' own profile)")
     label.add_argument("--out", default=None, metavar="FILE", help="also write the table (CSV, or --format dcase)")
@@ -74,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                                  "(ONNX, with a JSON of the feature settings; docs/running.md)")
     export.add_argument("--onnx", action="store_true", help="write ONNX (the one format so far; required)")
     export.add_argument("--runs", nargs="+", action="extend", metavar="DIR",
-                        help="run folders, or folders of run folders (default: runs/<profile>/seed-<first "
-                             "training seed>, the models of notebooks 04-06 under one seed)")
+                        help="run folders or committed weights (*.pt), or folders of them (default: "
+                             "runs/<profile>/seed-<first training seed>, the models of notebooks 04-06 under one "
+                             "seed, else their committed weights in results/<profile>/runs/)")
     export.add_argument("--profile", choices=PROFILE_NAMES, default="quick", help="whose default runs (default: quick)")
     export.add_argument("--out", default=None, metavar="DIR", help="where the files go (default: exports/<profile>)")
 
@@ -216,11 +218,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _first_seed_runs(profile):
     """The default runs of `predict` and `export`: runs/<profile>/seed-<first training seed>, the
-    models of notebooks 04-06 under one seed."""
+    models of notebooks 04-06 under one seed, or where this machine has not trained them, the
+    committed weights of the same runs (results/<profile>/runs/)."""
+    from asclib import store
     from asclib.config import paths
     from asclib.train import seed_group
 
-    return paths(profile).runs / seed_group(profile.train.seeds[0])
+    trained = paths(profile).runs / seed_group(profile.train.seeds[0])
+    return trained if trained.is_dir() else store.folder(profile)
 
 
 def _assignments(items: list[str], option: str = "--set") -> dict:

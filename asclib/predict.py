@@ -2,8 +2,11 @@
 
 Which models: `find_runs` reads the run folders written by `train.fit` (each holds
 `checkpoint.pt`, which records the model, its class count and the whole profile it was trained
-with). A location is either one run folder or a folder of run folders such as `runs/quick/seed-0`
-(the models of notebooks 04-06 under training seed 0; the command line's default).
+with), or the weights the committed runs keep (`asclib.store`: `results/<profile>/runs/*.pt`,
+the same record without the training state). A location is one run folder or weights file, or
+a folder of them such as `runs/quick/seed-0` (the models of notebooks 04-06 under training seed
+0; the command line's default where it exists, else the committed weights, those of the same
+runs).
 Only finished runs (trained for all the epochs of their profile) are used; an unfinished run
 found in a folder of runs is skipped with a warning, one named directly is refused. A model and
 class count found more than once in a folder of runs (other seeds, augmentations or settings)
@@ -108,8 +111,9 @@ def _check_profile(run: TrainedRun, expected: Profile, sections: tuple[str, ...]
 
 
 def load_run(folder: Path) -> TrainedRun:
-    """A run folder's network, loaded from its checkpoint with the profile it was trained with."""
-    path = folder / train.CHECKPOINT
+    """A run folder's network (or a committed run's weights file), loaded from its checkpoint with
+    the profile it was trained with."""
+    path = folder if folder.is_file() else folder / train.CHECKPOINT
     state = train.read_checkpoint(path)
     profile = stored_profile(state, path)
     name, n_classes = state["metadata"]["name"], state["metadata"]["classes"]
@@ -123,16 +127,17 @@ def run_folders(locations) -> tuple[list[Path], list[Path]]:
     named directly and those found inside the others, each in order (`find_runs`, `export`)."""
     named, scanned = [], []
     for location in map(Path, locations):
-        if (location / train.CHECKPOINT).is_file():
+        if (location / train.CHECKPOINT).is_file() or (location.is_file() and location.suffix == ".pt"):
             named.append(location)
         elif location.is_dir():
-            folders = sorted(f for f in location.iterdir() if (f / train.CHECKPOINT).is_file())
+            folders = sorted(f for f in location.iterdir() if (f / train.CHECKPOINT).is_file() or f.suffix == ".pt")
             if not folders:
-                raise FileNotFoundError(f"{location}: no run folders in it (folders holding {train.CHECKPOINT}); "
-                                        "train first (python -m asclib train) or name run folders")
+                raise FileNotFoundError(f"{location}: no run folders in it (folders holding {train.CHECKPOINT}) and no "
+                                        "committed weights (*.pt); train first (python -m asclib train) or name run folders")
             scanned.extend(folders)
         else:
-            raise FileNotFoundError(f"{location}: neither a run folder (holding {train.CHECKPOINT}) nor a folder of runs")
+            raise FileNotFoundError(f"{location}: neither a run folder (holding {train.CHECKPOINT}), a committed run's "
+                                    "weights (*.pt), nor a folder of them")
     return named, scanned
 
 

@@ -46,6 +46,7 @@ CLIPS = "clips.csv"  # the evaluation clips, in the order of every entry's rows
 WAYPOINT_EPOCHS = 14  # the end of the third cosine cycle: what the sample check trains again
 ONE_ULP = PROJECT_ROOT / "benchmarks" / "results" / "cpu_agreement_one_ulp_nudge_vs_committed.txt"
 _RUN_ARGUMENTS = ("name", "n_classes", "profile", "seed", "augmentations")
+WEIGHTS_RECORD = ("model", "metadata", "profile", "epoch")  # what a kept weights file holds of its checkpoint
 
 
 def folder(profile: Profile) -> Path:
@@ -96,7 +97,7 @@ class StoredRun:
             raise FileNotFoundError(f"{self.path.name} keeps no weights ({weights.name} is missing): only the first "
                                     "seed's notebook runs keep them; train the run with asclib.train.fit for its model")
         model = architectures.build(self.name, self.n_classes, profile)
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model.load_state_dict(train.read_checkpoint(weights)["model"])
         return model.eval()
 
 
@@ -211,9 +212,10 @@ def make(job: dict, data: train.TrainingSet, clips: pd.DataFrame, keep_weights: 
               "lr": run.history["lr"].to_numpy(np.float32), "seconds": np.float64(run.seconds),
               "made": np.str_(json.dumps(made, sort_keys=True))}
     arrays["digest"] = np.str_(digest(arrays))
-    if keep_weights:
+    if keep_weights:  # its checkpoint without the training state: what `predict` and `model` read
+        state = train.read_checkpoint(run.folder / train.CHECKPOINT)
         with atomic_path(path.with_suffix(".pt")) as temporary:
-            torch.save(run.model.state_dict(), temporary)
+            torch.save({key: state[key] for key in WEIGHTS_RECORD}, temporary)
     with atomic_path(path) as temporary:
         with open(temporary, "wb") as file:
             np.savez_compressed(file, **arrays)

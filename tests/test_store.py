@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from asclib import architectures, data, evaluation, kernels, runs, store, train
+from asclib import architectures, data, evaluation, kernels, predict, runs, store, train
 from conftest import TINY
 from test_train import TINY_TRAINING
 
@@ -50,6 +50,10 @@ def test_every_run_gets_an_entry_as_trained_and_a_second_call_trains_nothing(tin
         else:
             with pytest.raises(FileNotFoundError, match="keeps no weights"):
                 entry.model(profile)
+    # `predict` reads the kept weights as it reads run folders (its default without them here)
+    found = predict.find_runs([store.folder(profile)])
+    assert sorted((run.name, run.n_classes) for run in found) == sorted(architectures.notebook_runs())
+    assert all(run.finished and run.profile == profile for run in found)
     before = {path: path.stat().st_mtime_ns for path in entries}
     again = store.finished(jobs, sets, index)
     assert {path: path.stat().st_mtime_ns for path in entries} == before
