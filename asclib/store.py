@@ -8,8 +8,8 @@ loss and learning rate of every step (float32), the training seconds, the predic
 of the first `WAYPOINT_EPOCHS` epochs (for the sample check), and where it was made (commit,
 CPU, date). The entries of the first seed's notebook runs keep their weights too (notebook 10's
 class activation maps, `asclib predict`). An entry is named by its model and `entry_key`: the
-run's key (`train.run_key`) without the machine's kernel caps, with the key of the prediction
-code and clips (`evaluation.predictions_key`). Every clone computes the same key, so a clone
+run's key (`train.run_key`) without the machine's kernel caps (its clips named by `clips_key`),
+with the key of the prediction code and clips (`evaluation.predictions_key`). Every clone computes the same key, so a clone
 reads the entries, and a change to the code, the data or the recipe of a run makes its entry
 stale: that run is trained again.
 
@@ -39,7 +39,7 @@ import torch
 
 from asclib import architectures, curves, evaluation, kernels, provenance, train
 from asclib.config import PROJECT_ROOT, Profile, config_hash, paths
-from asclib.files import atomic_path
+from asclib.files import atomic_path, recorded_settings
 from asclib.parallel import process_map
 
 CLIPS = "clips.csv"  # the evaluation clips, in the order of every entry's rows
@@ -61,10 +61,34 @@ def evaluation_clips(index: pd.DataFrame) -> pd.DataFrame:
 
 def entry_key(job: dict, data: train.TrainingSet, clips: pd.DataFrame) -> str:
     """The key of a `train.fit_many` job's entry (module docstring): the same on every machine
-    that computes the recipe (the kernel caps left out), another for any change of it."""
+    that computes the recipe (the kernel caps left out, of the run and of its clips), another for
+    any change of it."""
     key = train.run_key(**{name: job[name] for name in _RUN_ARGUMENTS if name in job}, data=data)
     key.pop("kernels")
+    key["clips"] = clips_key(data)
     return config_hash({"run": key, "predictions": evaluation.predictions_key(clips, job["n_classes"])})
+
+
+# What a data set's recorded settings hold of the machine: its kernel caps, and the feature store
+# (keyed by them) whose log-mels spectrum correction carries; the run key holds the feature code
+MACHINE_SETTINGS = ("kernels", "log_mels")
+
+
+def clips_key(data: train.TrainingSet) -> str:
+    """The training clips of `data` as every machine names them: each clip's name within its data
+    set (`<root>/audio/<file>`) with the settings that made the set, less `MACHINE_SETTINGS`
+    (`train.clips_fingerprint` keeps them); the set's own fingerprint where a data set was not
+    made here or the set was made in memory."""
+    made, names = {}, []
+    for path in map(Path, data.paths):
+        root = path.parent.parent
+        if root not in made:
+            settings = recorded_settings(root, train.DATA_SET_MANIFESTS)
+            if settings is None:
+                return data.fingerprint
+            made[root] = config_hash({key: value for key, value in settings.items() if key not in MACHINE_SETTINGS})
+        names.append([made[root], f"{path.parent.name}/{path.name}"])
+    return config_hash(names) if names else data.fingerprint
 
 
 def entry_path(job: dict, data: train.TrainingSet, clips: pd.DataFrame) -> Path:

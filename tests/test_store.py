@@ -160,3 +160,30 @@ def test_the_training_cost_sums_the_committed_seconds(tiny, monkeypatch):
     assert cost.loc["all", "runs"] == len(jobs)
     assert cost.loc["all", "CPU hours"] == round(sum(run.seconds for run in stored) / 3600, 2)
     assert cost.loc["all", "hours on 8 cores"] == round(sum(run.seconds for run in stored) / 3600 / 8, 2)
+
+
+def test_the_clips_key_leaves_out_what_the_machine_decides(tiny_corpus, tmp_path):
+    """A data set's recorded kernel caps and feature store (both the machine's) do not change
+    the clips' key; another seed in its settings does; a set not made here, or made in memory,
+    keeps its own fingerprint."""
+    import json
+    import shutil
+
+    from asclib import synth
+
+    copy = tmp_path / "set"
+    shutil.copytree(tiny_corpus, copy)
+    paths = tuple(sorted(str(path) for path in (copy / "audio").glob("*.wav"))[:5])
+    data = train.TrainingSet(np.zeros((5, 2, 2), np.float32), np.zeros(5, dtype=np.int64), "its fingerprint", paths)
+    manifest = json.loads((copy / synth.MANIFEST).read_text())
+    first = store.clips_key(data)
+    assert first != "its fingerprint"
+    manifest["settings"].update(kernels={"ATEN_CPU_CAPABILITY": None}, log_mels="another feature store")
+    (copy / synth.MANIFEST).write_text(json.dumps(manifest))
+    assert store.clips_key(data) == first
+    manifest["settings"]["seed"] += 1
+    (copy / synth.MANIFEST).write_text(json.dumps(manifest))
+    assert store.clips_key(data) != first
+    (copy / synth.MANIFEST).unlink()
+    assert store.clips_key(data) == "its fingerprint"
+    assert store.clips_key(dataclasses.replace(data, paths=())) == "its fingerprint"
