@@ -49,7 +49,9 @@ def test_table_and_steps_by_hand():
     assert second["mean gain"] == 2.0 and second["seed std"] == 0.0
     assert second["half width"] == pytest.approx(1.96 * second_clip_std(correct, labels[2], labels[1]), rel=0.02)
     sentences = ablation.describe(steps)
-    assert len(sentences) == 2 and "not distinguishable" in sentences[0]
+    assert len(sentences) == 2 and "not distinguishable" in sentences[0] and "over 3 seeds and the clips" in sentences[0]
+    one_seed = ablation.describe(steps.assign(seeds=1))
+    assert "over the clips of one seed" in one_seed[0] and "seeds and the clips" not in one_seed[0]
     # real data has no s7-s11: the default columns skip a group without clips, and say nothing of it
     every = ablation.steps(results, correct)
     assert "s7-s11" not in every.index.get_level_values("group") and ablation.describe(every, "s7-s11") == []
@@ -127,7 +129,19 @@ def test_the_widths_of_the_steps_are_told_against_the_goal():
     step_table = pd.DataFrame({"half width": [0.9, 3.0, 2.25, 1.5]}, index=index)
     paper_steps = ablation.widths(step_table, ablation.ROWS, "overall")
     assert paper_steps.to_dict() == {"+sa against ResNet (mixup, crop)": 0.9, "+sa+sc against +sa": 2.25}
-    assert ablation.describe_widths(paper_steps, "The paper's steps") == [
-        "The paper's steps: 1 of 2 intervals are within +-1.5 points; wider: +sa+sc against +sa +-2.2."]
+    assert ablation.describe_widths(paper_steps, "The paper's steps", 3) == [
+        "The paper's steps (over 3 seeds and the clips): 1 of 2 intervals are within +-1.5 points; "
+        "wider: +sa+sc against +sa +-2.2."]
     beyond = ablation.widths(step_table, ablation.BEYOND_PAPER, "overall")
-    assert ablation.describe_widths(beyond, "After") == ["After: 1 of 1 intervals are within +-1.5 points."]
+    assert ablation.describe_widths(beyond, "After", 1) == [
+        "After (over the clips of one seed, without the seeds' part, which one seed cannot measure): "
+        "1 of 1 intervals are within +-1.5 points."]
+
+
+def test_describe_budget_says_when_the_seeds_spread_is_not_measured():
+    table3 = pd.DataFrame({"overall": [70.0, 72.5], "overall std": [np.nan, np.nan]}, index=["a", "b"])
+    one_seed = ablation.describe_budget(table3, 75.0, 50.0)
+    assert one_seed[0].startswith("The 2 rows reach 70.0 to 72.5 % overall: 20.0 to 22.5 points above")
+    assert one_seed[1].startswith("With one seed per row, how far seeds alone move a row is not measured here;")
+    measured = ablation.describe_budget(table3.assign(**{"overall std": [0.5, 1.25]}), 75.0, 50.0)
+    assert measured[1].startswith("Seeds alone move a row's overall accuracy by a standard deviation of 0.5 to 1.2 points;")
