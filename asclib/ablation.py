@@ -199,7 +199,8 @@ def cost(results: pd.DataFrame, seconds_at_notebook_04: float, step_table: pd.Da
     needed = step_table.xs("overall", level="group")[f"seeds for +-{HALF_WIDTH_GOAL:g}"]
     most = needed.max() if needed.notna().all() else np.nan
     rows = {
-        f"Table 3 as run here ({len(labels)} rows x {seeds} seeds)": (len(results), results["training s"].sum(), "measured"),
+        f"Table 3 as run here ({len(labels)} rows x {seeds} seed{'s' if seeds > 1 else ''})":
+            (len(results), results["training s"].sum(), "measured"),
         f"Table 3 with the seeds for +-{HALF_WIDTH_GOAL:g} points on every step":
             (len(labels) * most, len(labels) * most * seconds_at_notebook_04, "estimated"),
     }

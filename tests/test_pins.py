@@ -242,9 +242,9 @@ def test_every_cell_is_the_committed_one(fresh, name):
     assert here.shape == raw.shape, f"{name}: {here.shape} here, {raw.shape} committed"
     for position, column in enumerate(raw.columns):
         written, made = raw[column], here.iloc[:, position]
-        numbers = pd.to_numeric(written.replace({"": np.nan}), errors="coerce")
+        numbers = pd.to_numeric(written.mask(written == ""), errors="coerce")
         if numbers.notna().sum() == (written != "").sum() and (written != "").any():
-            ours = pd.to_numeric(made, errors="coerce").round(_decimals(written.replace({"": np.nan})))
+            ours = pd.to_numeric(made, errors="coerce").round(_decimals(written.mask(written == "")))
             assert np.allclose(ours, numbers, rtol=0, atol=1e-9, equal_nan=True), f"{name}, column {column}"
         else:
-            assert list(made.fillna("").astype(str)) == list(written), f"{name}, column {column}"
+            assert ["" if pd.isna(value) else str(value) for value in made] == list(written), f"{name}, column {column}"
