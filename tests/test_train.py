@@ -389,10 +389,10 @@ def test_only_the_code_that_trains_enters_a_run_key(data):
     editing `fit` or what it uses changes every run's key."""
     before = {name: train.run_folder(name, 10, TINY_TRAINING, 0, data) for name in ("resnet", "fcnn", "fsfcnn")}
     source = Path(train.__file__).read_text()
-    summary_line = '"steps": len(run.history),'
+    summary_line = '"steps": len(history),'
     step_line = "optimizer.step()"
     assert summary_line in source and step_line in source
-    elsewhere = source.replace(summary_line, '"steps": len(run.history) + 0,')
+    elsewhere = source.replace(summary_line, '"steps": len(history) + 0,')
     in_training = source.replace(step_line, "optimizer.step()\n    loss = loss * 1.0")
     assert _keys_with(train, elsewhere, data) == before
     changed = _keys_with(train, in_training, data)
