@@ -218,8 +218,8 @@ def describe(step_table: pd.DataFrame, group: str = "overall") -> list[str]:
     if group not in step_table.index.get_level_values("group"):
         return sentences
     for (row, before, column), values in step_table.xs(group, level="group", drop_level=False).iterrows():
-        basis = f"over {values['seeds']} seeds and the clips" if values["seeds"] > 1 else "over the clips of one seed"
-        interval = f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f} {basis})"
+        interval = (f"{values['mean gain']:+.1f} points ({values['low']:+.1f} to {values['high']:+.1f} "
+                    f"{metrics.interval_basis(values['seeds'])})")
         if values["beyond noise"]:
             verdict = "a gain" if values["mean gain"] > 0 else "a loss"
         else:
@@ -242,8 +242,7 @@ def describe_widths(half_widths: pd.Series, what: str, seeds: int, goal: float =
     within it, and each one wider with its width (notebooks 08, 09 and 12, issue 33's aim of
     +-1.5 points). With one seed an interval holds the clips' part alone, and the sentence says so."""
     wider = half_widths[half_widths > goal].sort_values(ascending=False)
-    basis = (f"over {seeds} seeds and the clips" if seeds > 1 else
-             "over the clips of one seed, without the seeds' part, which one seed cannot measure")
+    basis = metrics.interval_basis(seeds) + ("" if seeds > 1 else ", without the seeds' part, which one seed cannot measure")
     sentence = (f"{what} ({basis}): {len(half_widths) - len(wider)} of {len(half_widths)} intervals are "
                 f"within +-{goal:g} points")
     if wider.empty:

@@ -122,6 +122,12 @@ def paired_bootstrap(correct_a, correct_b, devices, n_resamples: int = 1000, see
     return table
 
 
+def interval_basis(seeds: int) -> str:
+    """What a `seeded_gain` interval is taken over, in words: the seeds and the clips, or with
+    one seed the clips alone (the sentences of `tables.describe_gains` and `ablation`)."""
+    return f"over {seeds} seeds and the clips" if seeds > 1 else "over the clips of one seed"
+
+
 def seeded_gain(correct_a, correct_b, devices, n_resamples: int = 1000, seed: int = 0,
                 confidence: float = CONFIDENCE) -> pd.DataFrame:
     """Accuracy gain of system b over system a (percentage points), mean over training seeds,

@@ -276,9 +276,8 @@ def check_committed(index: pd.DataFrame, profile, seed: int = 0, count: int = 2,
     chosen by this commit; with `everything`, every run to its end); a run that does not
     reproduce stops here with its row. Returns both for the manifest."""
     commit = git_commit().removesuffix("-dirty")
-    origin = runs.origin(index, profile, seed)
+    origin, table = runs.check_sample(index, profile, commit, count, everything, seed)
     print(f"the committed runs: {origin}", flush=True)
-    table = runs.check_sample(index, profile, commit, count, everything, seed)
     print(table.to_string(index=False), flush=True)
     failed = table[~table["passed"]]
     if not failed.empty:

@@ -52,20 +52,15 @@ def prepare(index: pd.DataFrame, profile: Profile, data_seed: int = 0, workers: 
 
 
 def check_sample(index: pd.DataFrame, profile: Profile, commit: str, count: int = 2, everything: bool = False,
-                 data_seed: int = 0) -> pd.DataFrame:
-    """Train a sample of the committed runs again and compare (`store.check`): `count` runs
-    chosen by `commit`, or with `everything` all of them to their end; one row per run, named
-    as `plan.label` names it."""
+                 data_seed: int = 0) -> tuple[str, pd.DataFrame]:
+    """Where the committed runs come from, in a sentence (`store.origin`), and a sample of them
+    trained again and compared (`store.check`): `count` runs chosen by `commit`, or with
+    `everything` all of them to their end; one row per run, named as `plan.label` names it."""
     jobs, sets = every_job(index, profile, data_seed)
+    origin = store.origin(store.finished(jobs, sets, index))
     table = store.check(jobs, sets, index, commit, count, everything)
     table.insert(0, "run", [plan.label(jobs[position]) for position in table.pop("job")])
-    return table
-
-
-def origin(index: pd.DataFrame, profile: Profile, data_seed: int = 0) -> str:
-    """Where the committed runs come from, in a sentence (`store.origin`)."""
-    jobs, sets = every_job(index, profile, data_seed)
-    return store.origin(store.finished(jobs, sets, index))
+    return origin, table
 
 
 def training_cost(index: pd.DataFrame, profile: Profile, cores=(2, 8, 16), data_seed: int = 0) -> pd.DataFrame:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,20 +168,6 @@ def as_float16(table: pd.DataFrame, n_classes: int) -> np.ndarray:
     return table[list(train.classes_of(n_classes))].to_numpy().astype(np.float16)
 
 
-@contextmanager
-def scratch_runs(where: Path):
-    """Train into `where` instead of the profile's runs folder (the sample check's retraining)."""
-    previous = os.environ.get("ASC_RUNS_DIR")
-    os.environ["ASC_RUNS_DIR"] = str(where)
-    try:
-        yield
-    finally:
-        if previous is None:
-            os.environ.pop("ASC_RUNS_DIR", None)
-        else:
-            os.environ["ASC_RUNS_DIR"] = previous
-
-
 def _fit_arguments(job: dict, data: train.TrainingSet) -> dict:
     return {**{name: job[name] for name in (*_RUN_ARGUMENTS, "group") if name in job}, "data": data, "progress": False}
 
@@ -192,10 +177,14 @@ def waypoint_epochs(job: dict) -> int:
     return min(WAYPOINT_EPOCHS, job["profile"].epochs(job["name"]))
 
 
-def prefix(job: dict, data: train.TrainingSet, clips: pd.DataFrame, epochs: int, scratch: Path) -> tuple:
+def prefix(job: dict, data: train.TrainingSet, clips: pd.DataFrame, epochs: int) -> tuple:
     """The loss of every step and the float16 predictions of the job's run trained from scratch
-    for its first `epochs` epochs, in the folder `scratch` (left for the caller to remove)."""
-    with scratch_runs(scratch):
+    for its first `epochs` epochs, in a scratch folder removed afterwards."""
+    import tempfile
+    from unittest import mock
+
+    with tempfile.TemporaryDirectory(prefix="asclib-scratch-") as scratch, \
+            mock.patch.dict(os.environ, {"ASC_RUNS_DIR": scratch}):  # as `plan` times its steps
         run = train.fit(**_fit_arguments(job, data), stop_after=epochs)
     return (run.history["loss"].to_numpy(np.float32),
             as_float16(predictions(run.model, clips, job["n_classes"], job["profile"]), job["n_classes"]))
@@ -217,10 +206,7 @@ def make(job: dict, data: train.TrainingSet, clips: pd.DataFrame, keep_weights: 
         at_waypoint = predictions(run.model, clips, job["n_classes"], job["profile"])
         waypoint = as_float16(at_waypoint, job["n_classes"])
     else:
-        import tempfile
-
-        with tempfile.TemporaryDirectory(prefix="asclib-waypoint-") as scratch:
-            waypoint = prefix(job, data, clips, reached, Path(scratch))[1]
+        waypoint = prefix(job, data, clips, reached)[1]
     run = train.fit(**_fit_arguments(job, data))
     made = {"name": job["name"], "classes": job["n_classes"], "seed": job["seed"],
             "steps_per_epoch": train.steps_per_epoch(job["profile"], len(data.labels)),
@@ -246,7 +232,17 @@ def make(job: dict, data: train.TrainingSet, clips: pd.DataFrame, keep_weights: 
     return path
 
 
-_WORK: dict = {}  # the training sets and evaluation clips that `finished`'s forked workers read
+_WORK: dict = {}  # the training sets and evaluation clips that the forked workers read (`_in_workers`)
+
+
+def _in_workers(function, tasks: list, sets: dict, clips: pd.DataFrame, workers: int | None, description: str) -> list:
+    """`function` over `tasks` (training runs), one at a time per worker (default: one per core),
+    the workers reading `sets` and `clips` from `_WORK` (`finished`, `check`)."""
+    _WORK.update(sets=sets, clips=clips)
+    try:
+        return process_map(function, tasks, workers or train.default_workers(), description, "run", long=True)
+    finally:
+        _WORK.clear()
 
 
 def _make_in_worker(job: dict) -> None:
@@ -270,12 +266,8 @@ def finished(jobs: list[dict], sets: dict, index: pd.DataFrame, workers: int | N
     if missing:
         order = sorted(missing.values(), key=lambda job: job["seed"])  # stable: longest first within a seed
         write_clips(clips, jobs[0]["profile"])
-        _WORK.update(sets=sets, clips=clips)
-        try:
-            process_map(_make_in_worker, order, workers or train.default_workers(),
-                        f"{description}: {len(order)} of {len(set(paths_of))} runs to train", "run", long=True)
-        finally:
-            _WORK.clear()
+        _in_workers(_make_in_worker, order, sets, clips, workers,
+                    f"{description}: {len(order)} of {len(set(paths_of))} runs to train")
     return [read(path, clips) for path in paths_of]
 
 
@@ -350,14 +342,11 @@ def sample(paths_of: list[Path], commit: str, count: int) -> list[Path]:
 
 
 def _check_in_worker(task: tuple) -> dict:
-    import tempfile
-
     path, job, to_end = task
     clips = _WORK["clips"]
     stored = read(path, clips)
     epochs = job["profile"].epochs(job["name"]) if to_end else stored.made["waypoint_epochs"]
-    with tempfile.TemporaryDirectory(prefix="asclib-check-") as scratch:
-        loss, retrained = prefix(job, _WORK["sets"][job["data"]], clips, epochs, Path(scratch))
+    loss, retrained = prefix(job, _WORK["sets"][job["data"]], clips, epochs)
     expected = as_float16(stored.predictions, job["n_classes"]) if to_end else stored.waypoint
     expected_loss = stored.history["loss"].to_numpy(np.float32)[:len(loss)]
     moved = 100 * float(np.mean(retrained.argmax(axis=1) != expected.argmax(axis=1)))
@@ -384,14 +373,10 @@ def check(jobs: list[dict], sets: dict, index: pd.DataFrame, commit: str, count:
         raise FileNotFoundError(f"{len(missing)} of {len(jobs)} runs have no entry in {folder(jobs[0]['profile'])} "
                                 "(made by other code, data or recipe, or never trained): run `python -m asclib train`")
     chosen = list(dict.fromkeys(paths_of)) if everything else sample(paths_of, commit, count)
-    tasks = [(path, jobs[paths_of.index(path)], everything) for path in chosen]
-    _WORK.update(sets=sets, clips=clips)
-    try:
-        rows = process_map(_check_in_worker, tasks, workers or train.default_workers(),
-                           f"training {len(tasks)} committed runs again", "run", long=True)
-    finally:
-        _WORK.clear()
-    return pd.DataFrame(rows).assign(job=[paths_of.index(path) for path in chosen])
+    positions = [paths_of.index(path) for path in chosen]
+    tasks = [(path, jobs[position], everything) for path, position in zip(chosen, positions)]
+    rows = _in_workers(_check_in_worker, tasks, sets, clips, workers, f"training {len(tasks)} committed runs again")
+    return pd.DataFrame(rows).assign(job=positions)
 
 
 def origin(runs: list[StoredRun]) -> str:

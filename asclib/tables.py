@@ -269,7 +269,7 @@ def describe_gains(gain_table: pd.DataFrame) -> str:
                           for group, row in clear.iterrows())
         unclear = ", ".join(block.index[~block["distinguishable"]])
         seeds = int(block["seeds"].iloc[0])
-        basis = f"over {seeds} seeds and the clips" if seeds > 1 else "over the clips of one seed"
+        basis = metrics.interval_basis(seeds)
         if not shown:
             sentences.append(f"{system} vs {baseline} ({basis}): no difference distinguishable from zero.")
         elif not unclear:

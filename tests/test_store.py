@@ -135,9 +135,9 @@ def test_runs_check_sample_names_each_run(tiny, monkeypatch):
     profile = dataclasses.replace(profile, ablation=dataclasses.replace(profile.ablation, seeds=(0,), epochs=2))
     monkeypatch.setattr(runs, "every_job", lambda *args, **kwargs: (jobs, sets))
     store.finished(jobs, sets, index, workers=2)
-    table = runs.check_sample(index, profile, "commit b", count=2)
+    origin, table = runs.check_sample(index, profile, "commit b", count=2)
     assert table["run"].str.fullmatch(r"\S+-\d+c seed \d").all() and table["passed"].all()
-    assert "CPU-hours" in store.origin(store.finished(jobs, sets, index))
+    assert "CPU-hours" in origin and origin == store.origin(store.finished(jobs, sets, index))
 
 
 def test_evaluation_predictions_are_made_as_training_makes_them(tiny):
